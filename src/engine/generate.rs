@@ -1,0 +1,248 @@
+//! Step 4 of the flow: logits -> the next token, one step at a time.
+//!
+//! Sampling is candle's `LogitsProcessor` (greedy = `ArgMax`); the repetition
+//! penalty is candle's `apply_repeat_penalty`. What is added here: the state of
+//! one answer ([`Generation`]) so a caller such as the web worker can ask for
+//! one token, yield, and come back, plus stop rules, candidates and timings.
+
+use candle_core::Tensor;
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use serde::{Deserialize, Serialize};
+
+use super::error::{EngineError, Result};
+use super::tokenizer::DecodeStream;
+
+/// How to pick tokens (the tutorial's `do_sample=False` is the default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SamplingSettings {
+    pub max_new_tokens: usize,
+    /// false: greedy (always the most likely token).
+    pub do_sample: bool,
+    pub temperature: f64,
+    /// Nucleus sampling; 1.0 = off.
+    pub top_p: f64,
+    /// 0 = off.
+    pub top_k: usize,
+    /// 1.0 = off. Applied over the prompt and the answer, as transformers does.
+    pub repetition_penalty: f32,
+    pub seed: u64,
+    /// How many top candidates to report per step (0 = none).
+    pub show_candidates: usize,
+    /// Keep going past end-of-text (benchmarks).
+    pub ignore_eos: bool,
+}
+
+impl Default for SamplingSettings {
+    fn default() -> Self {
+        Self {
+            max_new_tokens: 30,
+            do_sample: false,
+            temperature: 0.7,
+            top_p: 1.0,
+            top_k: 0,
+            repetition_penalty: 1.0,
+            seed: 42,
+            show_candidates: 0,
+            ignore_eos: false,
+        }
+    }
+}
+
+impl SamplingSettings {
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        Self { max_new_tokens, ..Self::default() }
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |m: &str| Err(EngineError::Settings(m.into()));
+        if self.max_new_tokens == 0 {
+            return bad("max_new_tokens must be at least 1");
+        }
+        if self.do_sample && !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return bad("temperature must be above 0 when sampling");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p must be in (0, 1]");
+        }
+        if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
+            return bad("repetition_penalty must be above 0");
+        }
+        Ok(())
+    }
+
+    fn processor(&self) -> LogitsProcessor {
+        let temperature = self.temperature;
+        let sampling = match (self.do_sample, self.top_k, self.top_p < 1.0) {
+            (false, _, _) => Sampling::ArgMax,
+            (true, 0, false) => Sampling::All { temperature },
+            (true, k, false) => Sampling::TopK { k, temperature },
+            (true, 0, true) => Sampling::TopP { p: self.top_p, temperature },
+            (true, k, true) => Sampling::TopKThenTopP { k, p: self.top_p, temperature },
+        };
+        LogitsProcessor::from_sampling(self.seed, sampling)
+    }
+}
+
+/// A token the model considered at one step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: u32,
+    pub text: String,
+    pub logit: f32,
+    /// Softmax probability (temperature 1, after the repetition penalty).
+    pub prob: f32,
+}
+
+/// Why an answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model chose an end-of-text / end-of-turn token.
+    EndOfText,
+    /// `max_new_tokens` were generated.
+    MaxNewTokens,
+}
+
+/// What one call to `next_token` produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Token {
+        id: u32,
+        /// New text this token completes (may be empty mid-character).
+        text: String,
+        candidates: Vec<Candidate>,
+    },
+    Done(StopReason),
+}
+
+/// Prefill and decode speed of one answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose KV cache was re-used instead of recomputed.
+    pub reused_tokens: usize,
+    pub prefill_ms: f64,
+    pub generated_tokens: usize,
+    pub decode_ms: f64,
+}
+
+impl Timings {
+    pub fn prefill_tok_per_s(&self) -> f64 {
+        per_second(self.prompt_tokens - self.reused_tokens, self.prefill_ms)
+    }
+    /// Decode speed over the tokens after the first (the first comes from the prefill).
+    pub fn decode_tok_per_s(&self) -> f64 {
+        per_second(self.generated_tokens.saturating_sub(1), self.decode_ms)
+    }
+}
+
+fn per_second(n: usize, ms: f64) -> f64 {
+    if ms > 0.0 {
+        n as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
+}
+
+/// The state of one answer being generated. Created by `LanguageModel::start`,
+/// advanced by `LanguageModel::next_token`.
+pub struct Generation {
+    pub(crate) settings: SamplingSettings,
+    processor: LogitsProcessor,
+    /// Prompt + generated ids (the repetition penalty's context).
+    pub(crate) context: Vec<u32>,
+    pub(crate) prompt_len: usize,
+    /// Logits for the next pick, when already computed (after prefill).
+    pub(crate) pending_logits: Option<Tensor>,
+    /// Last picked id, not yet run through the model.
+    pub(crate) unfed: Option<u32>,
+    pub(crate) decode: DecodeStream,
+    pub(crate) eos_ids: Vec<u32>,
+    pub(crate) stopped: Option<StopReason>,
+    pub(crate) timings: Timings,
+    pub(crate) text: String,
+}
+
+impl Generation {
+    pub(crate) fn new(settings: SamplingSettings, prompt: Vec<u32>, eos_ids: Vec<u32>) -> Result<Self> {
+        settings.check()?;
+        let prompt_len = prompt.len();
+        Ok(Self {
+            processor: settings.processor(),
+            settings,
+            context: prompt,
+            prompt_len,
+            pending_logits: None,
+            unfed: None,
+            decode: DecodeStream::default(),
+            eos_ids,
+            stopped: None,
+            timings: Timings::default(),
+            text: String::new(),
+        })
+    }
+
+    /// The ids generated so far (an end-of-text id included if it was picked).
+    pub fn generated_ids(&self) -> &[u32] {
+        &self.context[self.prompt_len..]
+    }
+
+    /// The answer's text so far (special tokens not shown).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    pub fn stop_reason(&self) -> Option<StopReason> {
+        self.stopped
+    }
+
+    /// Picks the next id from `logits` and returns it with the top candidates.
+    pub(crate) fn pick(&mut self, logits: &Tensor, piece: impl Fn(u32) -> String) -> Result<(u32, Vec<Candidate>)> {
+        let logits = match self.settings.repetition_penalty {
+            p if p == 1.0 => logits.clone(),
+            p => candle_transformers::utils::apply_repeat_penalty(logits, p, &self.context)?,
+        };
+        let candidates = match self.settings.show_candidates {
+            0 => vec![],
+            k => top_candidates(&logits.to_vec1::<f32>()?, k, piece),
+        };
+        let logits = match self.settings.ignore_eos {
+            false => logits,
+            true => {
+                let mut v = logits.to_vec1::<f32>()?;
+                for &e in &self.eos_ids {
+                    if let Some(l) = v.get_mut(e as usize) {
+                        *l = f32::NEG_INFINITY;
+                    }
+                }
+                Tensor::from_vec(v, logits.shape(), logits.device())?
+            }
+        };
+        let id = self.processor.sample(&logits)?;
+        Ok((id, candidates))
+    }
+
+}
+
+/// The `k` most likely tokens with softmax probabilities.
+fn top_candidates(logits: &[f32], k: usize, piece: impl Fn(u32) -> String) -> Vec<Candidate> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    let k = k.min(order.len());
+    order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+    order.truncate(k);
+    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
+    order
+        .into_iter()
+        .map(|id| {
+            let logit = logits[id as usize];
+            Candidate { id, text: piece(id), logit, prob: (logit - max).exp() / sum }
+        })
+        .collect()
+}

@@ -1,0 +1,238 @@
+//! Steps 1-4 joined: a [`LanguageModel`] is one checkpoint ready to answer:
+//! weights + tokenizer + chat template + stop tokens, and the step API the CLI
+//! and the web worker drive (`start` a prompt, then `next_token` until done).
+
+use web_time::Instant;
+
+use super::error::{EngineError, Result};
+use super::generate::{Generation, SamplingSettings, Step, StopReason};
+use super::model::{read_gguf, Model, Precision};
+use super::template::{ChatTemplate, Message};
+use super::tokenizer::TextTokenizer;
+
+/// The bytes of one model, in either form. The engine never fetches: callers
+/// (the CLI from disk, the worker from the network or the browser cache) do.
+pub enum ModelFiles<'a> {
+    /// One GGUF file: weights, tokenizer and chat template in one.
+    Gguf(&'a [u8]),
+    /// A Hugging Face checkpoint folder's files.
+    Checkpoint(CheckpointFiles<'a>),
+}
+
+pub struct CheckpointFiles<'a> {
+    pub config_json: &'a [u8],
+    pub tokenizer_json: &'a [u8],
+    pub tokenizer_config_json: Option<&'a [u8]>,
+    pub generation_config_json: Option<&'a [u8]>,
+    /// `model.safetensors`, or every shard the index names.
+    pub safetensors: Vec<&'a [u8]>,
+}
+
+/// End-of-turn markers of common chat templates: when the template writes one,
+/// the model ends its turn with it, so it stops generation too.
+const END_OF_TURN_MARKERS: [&str; 5] = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>"];
+
+/// A model ready to answer.
+pub struct LanguageModel {
+    model: Model,
+    pub tokenizer: TextTokenizer,
+    pub template: Option<ChatTemplate>,
+    pub eos_ids: Vec<u32>,
+    pub precision: Precision,
+    /// The ids whose keys/values sit in the model's KV cache, in order.
+    cached: Vec<u32>,
+}
+
+impl LanguageModel {
+    pub fn load(files: &ModelFiles<'_>, precision: Precision) -> Result<Self> {
+        let (model, tokenizer, template, mut eos_ids) = match files {
+            ModelFiles::Gguf(bytes) => {
+                let (ct, _) = read_gguf(bytes, "the GGUF file")?;
+                let tokenizer = TextTokenizer::from_gguf(&ct)?;
+                let token_of = |key: &str| {
+                    ct.metadata.get(key).and_then(|v| v.to_u32().ok()).map(|id| (id, tokenizer.decode(&[id], false).unwrap_or_default()))
+                };
+                let bos = token_of("tokenizer.ggml.bos_token_id");
+                let eos = token_of("tokenizer.ggml.eos_token_id");
+                let template = match ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
+                    Some(src) => Some(ChatTemplate::new(
+                        src,
+                        bos.as_ref().map_or("", |b| b.1.as_str()),
+                        eos.as_ref().map_or("", |e| e.1.as_str()),
+                    )?),
+                    None => None,
+                };
+                let eos_ids = eos.map(|e| vec![e.0]).unwrap_or_default();
+                let model = Model::from_gguf(bytes, precision)?;
+                (model, tokenizer, template, eos_ids)
+            }
+            ModelFiles::Checkpoint(f) => {
+                let tokenizer = TextTokenizer::from_json(f.tokenizer_json)?;
+                let template = match f.tokenizer_config_json {
+                    Some(b) => ChatTemplate::from_tokenizer_config(b)?,
+                    None => None,
+                };
+                let mut eos_ids = match f.generation_config_json {
+                    Some(b) => eos_from_generation_config(b)?,
+                    None => vec![],
+                };
+                if let Some(id) = template.as_ref().and_then(|t| tokenizer.token_id(&t.eos_token)) {
+                    eos_ids.push(id);
+                }
+                if f.safetensors.is_empty() {
+                    return Err(EngineError::MissingFile("model.safetensors".into()));
+                }
+                let model = Model::from_safetensors(f.config_json, &f.safetensors, precision)?;
+                (model, tokenizer, template, eos_ids)
+            }
+        };
+        if let Some(t) = &template {
+            for marker in END_OF_TURN_MARKERS {
+                if t.source().contains(marker) {
+                    eos_ids.extend(tokenizer.token_id(marker));
+                }
+            }
+        }
+        if eos_ids.is_empty() {
+            eos_ids.extend(tokenizer.token_id("<|endoftext|>"));
+        }
+        eos_ids.sort_unstable();
+        eos_ids.dedup();
+        Ok(Self { model, tokenizer, template, eos_ids, precision, cached: vec![] })
+    }
+
+    pub fn config(&self) -> &super::model::Config {
+        &self.model.config
+    }
+
+    pub fn weight_bytes(&self) -> usize {
+        self.model.weight_bytes
+    }
+
+    /// The prompt string the chat template builds for `messages`.
+    pub fn chat_prompt(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        self.template.as_ref().ok_or(EngineError::NoChatTemplate)?.render(messages, add_generation_prompt)
+    }
+
+    /// Encodes `prompt`, re-uses the KV cache for the longest prefix it shares
+    /// with what the cache holds, and runs the rest (the prefill).
+    pub fn start(&mut self, prompt: &str, settings: SamplingSettings) -> Result<Generation> {
+        let ids = self.tokenizer.encode(prompt)?;
+        self.start_ids(ids, settings)
+    }
+
+    pub fn start_ids(&mut self, ids: Vec<u32>, settings: SamplingSettings) -> Result<Generation> {
+        if ids.is_empty() {
+            return Err(EngineError::EmptyPrompt);
+        }
+        let context = self.model.config.context_length;
+        if ids.len() >= context {
+            return Err(EngineError::PromptTooLong { prompt_tokens: ids.len(), context });
+        }
+        let mut generation = Generation::new(settings, ids.clone(), self.eos_ids.clone())?;
+        // At least the last prompt token is run, to get the logits for the first pick.
+        let common = common_prefix(&self.cached, &ids).min(ids.len() - 1);
+        self.model.truncate_cache(common)?;
+        self.cached.truncate(common);
+        let started = Instant::now();
+        let logits = self.run(&ids[common..])?;
+        generation.timings.prompt_tokens = ids.len();
+        generation.timings.reused_tokens = common;
+        generation.timings.prefill_ms = elapsed_ms(started);
+        generation.pending_logits = Some(logits);
+        Ok(generation)
+    }
+
+    /// One token of `generation`; `Step::Done` once it has ended.
+    pub fn next_token(&mut self, generation: &mut Generation) -> Result<Step> {
+        if let Some(reason) = generation.stopped {
+            return Ok(Step::Done(reason));
+        }
+        if generation.generated_ids().len() >= generation.settings.max_new_tokens {
+            generation.stopped = Some(StopReason::MaxNewTokens);
+            return Ok(Step::Done(StopReason::MaxNewTokens));
+        }
+        let started = Instant::now();
+        let logits = match (generation.pending_logits.take(), generation.unfed.take()) {
+            (Some(logits), _) => logits,
+            (None, Some(id)) => self.run(&[id])?,
+            (None, None) => return Err(EngineError::Settings("this answer was not started".into())),
+        };
+        let tokenizer = &self.tokenizer;
+        let (id, candidates) = generation.pick(&logits, |id| tokenizer.piece(id))?;
+        generation.context.push(id);
+        generation.timings.generated_tokens += 1;
+        if generation.timings.generated_tokens > 1 {
+            generation.timings.decode_ms += elapsed_ms(started);
+        }
+        if generation.eos_ids.contains(&id) && !generation.settings.ignore_eos {
+            generation.stopped = Some(StopReason::EndOfText);
+            return Ok(Step::Done(StopReason::EndOfText));
+        }
+        generation.unfed = Some(id);
+        let text = generation.decode.step(&self.tokenizer, id)?;
+        generation.text.push_str(&text);
+        Ok(Step::Token { id, text, candidates })
+    }
+
+    /// Runs to the end: the convenience the CLI and tests use.
+    pub fn generate(&mut self, prompt: &str, settings: SamplingSettings) -> Result<Generation> {
+        let mut g = self.start(prompt, settings)?;
+        while let Step::Token { .. } = self.next_token(&mut g)? {}
+        Ok(g)
+    }
+
+    /// Forgets the KV cache (the next prompt is read from scratch).
+    pub fn reset(&mut self) {
+        self.model.clear_cache();
+        self.cached.clear();
+    }
+
+    /// Runs ids through the model after the cached ones.
+    fn run(&mut self, ids: &[u32]) -> Result<candle_core::Tensor> {
+        match self.model.forward(ids) {
+            Ok(logits) => {
+                self.cached.extend_from_slice(ids);
+                Ok(logits)
+            }
+            Err(e) => {
+                // Some blocks may have grown their cache: start clean next time.
+                self.reset();
+                Err(e)
+            }
+        }
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// `eos_token_id` of `generation_config.json`: a number or a list.
+fn eos_from_generation_config(bytes: &[u8]) -> Result<Vec<u32>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| EngineError::BadConfig { file: "generation_config.json".into(), detail: e.to_string() })?;
+    Ok(match &v["eos_token_id"] {
+        serde_json::Value::Number(n) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
+        serde_json::Value::Array(a) => a.iter().filter_map(|n| n.as_u64()).map(|n| n as u32).collect(),
+        _ => vec![],
+    })
+}
+
+/// The shard file names of a `model.safetensors.index.json` (its `weight_map` values), deduplicated.
+pub fn shards_from_index(bytes: &[u8]) -> Result<Vec<String>> {
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| EngineError::BadConfig { file: "model.safetensors.index.json".into(), detail: e.to_string() })?;
+    let map = v["weight_map"].as_object().ok_or_else(|| EngineError::BadConfig {
+        file: "model.safetensors.index.json".into(),
+        detail: "no weight_map".into(),
+    })?;
+    let mut files: Vec<String> = map.values().filter_map(|f| f.as_str()).map(String::from).collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}

@@ -1,0 +1,521 @@
+//! Step 1 of the flow: model bytes -> [`Model`]; then `forward(tokens) -> logits`.
+//!
+//! One llama forward pass for both file forms (a GGUF file, or a Hugging Face
+//! checkpoint: config.json + safetensors). Why not candle-transformers'
+//! `quantized_llama` / `llama`: those are two models with two KV caches, and
+//! neither can cut its cache back to a common prefix, which the chat mode needs
+//! to re-use the history's cache when a new turn arrives. So the forward pass
+//! (the part llama2.c's `run.c` calls `forward`) is written here once, on
+//! candle's ops and its `QMatMul`, and both loaders feed it the same weights.
+//!
+//! Layout convention: the GGUF one. llama.cpp's converter permutes the rows of
+//! `attn_q` / `attn_k` so that RoPE rotates *interleaved* pairs (2i, 2i+1);
+//! Hugging Face checkpoints rotate *halves* (i, i + d/2). The safetensors
+//! loader applies the same permutation, so one `rope_i` serves both.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::RmsNorm;
+
+use super::error::{EngineError, Result};
+
+/// How the weights are held in memory and multiplied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// As the file stores them (quantized GGUF blocks stay quantized).
+    #[default]
+    Stored,
+    /// Dequantized to float32: the reference arithmetic.
+    F32,
+    /// Rounded to float16 (half the memory of f32).
+    F16,
+    /// Re-quantized to 8-bit blocks (ggml's Q8_0).
+    Q8_0,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 4] = [Self::Stored, Self::F32, Self::F16, Self::Q8_0];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stored => "stored",
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                EngineError::Settings(format!(
+                    "unknown precision \"{s}\": use stored, f32, f16 or q8_0"
+                ))
+            })
+    }
+}
+
+/// The shape of a llama model: what `config.json` or the GGUF metadata says.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Config {
+    pub dim: usize,
+    pub hidden_dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub vocab_size: usize,
+    pub context_length: usize,
+    pub rms_norm_eps: f64,
+    pub rope_theta: f32,
+}
+
+impl Config {
+    pub fn head_dim(&self) -> usize {
+        self.dim / self.n_heads
+    }
+
+    fn check(&self, file: &str) -> Result<()> {
+        let bad = |detail: String| Err(EngineError::BadConfig { file: file.into(), detail });
+        if self.dim == 0 || self.n_layers == 0 || self.n_heads == 0 || self.n_kv_heads == 0 {
+            return bad("a dimension is zero".into());
+        }
+        if self.dim % self.n_heads != 0 || self.n_heads % self.n_kv_heads != 0 {
+            return bad(format!(
+                "{} heads and {} key/value heads do not divide the width {}",
+                self.n_heads, self.n_kv_heads, self.dim
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad("the head size must be even for RoPE".into());
+        }
+        Ok(())
+    }
+}
+
+/// One transformer block's weights (shapes as (out, in), like nn.Linear).
+struct Block {
+    attn_norm: RmsNorm,     // (dim)
+    wq: QMatMul,            // (n_heads * head_dim, dim), rows permuted for rope_i
+    wk: QMatMul,            // (n_kv_heads * head_dim, dim), rows permuted for rope_i
+    wv: QMatMul,            // (n_kv_heads * head_dim, dim)
+    wo: QMatMul,            // (dim, n_heads * head_dim)
+    ffn_norm: RmsNorm,      // (dim)
+    w_gate: QMatMul,        // (hidden_dim, dim)
+    w_up: QMatMul,          // (hidden_dim, dim)
+    w_down: QMatMul,        // (dim, hidden_dim)
+    kv: Option<(Tensor, Tensor)>, // cached keys/values: (1, n_kv_heads, cached_len, head_dim)
+}
+
+/// A loaded llama model with its KV cache.
+pub struct Model {
+    pub config: Config,
+    embedding: QMatMul, // (vocab, dim); the same tensor as `lm_head` when tied
+    blocks: Vec<Block>,
+    final_norm: RmsNorm,
+    lm_head: QMatMul, // (vocab, dim)
+    cos: Tensor,      // (context_length, head_dim / 2)
+    sin: Tensor,
+    cached_len: usize,
+    /// Bytes the weights take in memory, as used (after any precision change).
+    pub weight_bytes: usize,
+}
+
+/// Where weights come from before they become `QMatMul`s: a name -> tensor map
+/// in GGUF naming, filled by either loader.
+struct WeightSource {
+    tensors: HashMap<String, QTensor>,
+    file: String,
+}
+
+impl WeightSource {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
+        let t = self.tensors.remove(name).ok_or_else(|| EngineError::BadTensor {
+            name: name.into(),
+            detail: format!("missing from {}", self.file),
+        })?;
+        if t.shape().dims() != shape {
+            return Err(EngineError::BadTensor {
+                name: name.into(),
+                detail: format!("has shape {:?}, expected {:?}", t.shape().dims(), shape),
+            });
+        }
+        Ok(t)
+    }
+}
+
+fn to_matmul(q: QTensor, precision: Precision, bytes: &mut usize) -> Result<QMatMul> {
+    let dev = Device::Cpu;
+    let m = match (precision, q.dtype()) {
+        (Precision::Stored, GgmlDType::F16 | GgmlDType::BF16) | (Precision::F16, _) => {
+            QMatMul::TensorF16(q.dequantize_f16(&dev)?)
+        }
+        (Precision::Stored, GgmlDType::F32) | (Precision::F32, _) => {
+            QMatMul::Tensor(q.dequantize(&dev)?)
+        }
+        (Precision::Stored, _) => QMatMul::QTensor(Arc::new(q)),
+        (Precision::Q8_0, GgmlDType::Q8_0) => QMatMul::QTensor(Arc::new(q)),
+        (Precision::Q8_0, _) => {
+            QMatMul::QTensor(Arc::new(QTensor::quantize(&q.dequantize(&dev)?, GgmlDType::Q8_0)?))
+        }
+    };
+    *bytes += match &m {
+        QMatMul::QTensor(t) => t.storage_size_in_bytes(),
+        QMatMul::Tensor(t) | QMatMul::TensorF16(t) => t.elem_count() * t.dtype().size_in_bytes(),
+    };
+    Ok(m)
+}
+
+fn to_norm(q: QTensor, eps: f64, bytes: &mut usize) -> Result<RmsNorm> {
+    let w = q.dequantize(&Device::Cpu)?;
+    *bytes += w.elem_count() * 4;
+    Ok(RmsNorm::new(w, eps))
+}
+
+impl Model {
+    /// Loads a GGUF file held in memory (llama architecture, any quantization candle reads).
+    pub fn from_gguf(bytes: &[u8], precision: Precision) -> Result<Self> {
+        let (content, mut source) = read_gguf(bytes, "the GGUF file")?;
+        let config = config_from_gguf(&content)?;
+        let mut weights = WeightSource { tensors: HashMap::new(), file: "the GGUF file".into() };
+        let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+        for name in names {
+            let t = content.tensor(&mut source, &name, &Device::Cpu).map_err(|e| {
+                EngineError::Corrupt { file: "the GGUF file".into(), detail: format!("tensor {name}: {e}") }
+            })?;
+            weights.tensors.insert(name, t);
+        }
+        Self::from_weights(config, weights, precision)
+    }
+
+    /// Loads a Hugging Face llama checkpoint: `config.json` and the safetensors
+    /// file(s) (one file, or every shard named in `model.safetensors.index.json`).
+    pub fn from_safetensors(config_json: &[u8], shards: &[&[u8]], precision: Precision) -> Result<Self> {
+        let config = config_from_json(config_json)?;
+        let mut weights = WeightSource { tensors: HashMap::new(), file: "model.safetensors".into() };
+        let (hd, nh, nkv) = (config.head_dim(), config.n_heads, config.n_kv_heads);
+        for (i, shard) in shards.iter().enumerate() {
+            let file = if shards.len() == 1 { "model.safetensors".to_string() } else { format!("safetensors shard {}", i + 1) };
+            let tensors = candle_core::safetensors::load_buffer(shard, &Device::Cpu)
+                .map_err(|e| EngineError::Corrupt { file: file.clone(), detail: e.to_string() })?;
+            for (hf_name, t) in tensors {
+                let Some(name) = gguf_name(&hf_name) else { continue };
+                let t = match t.dtype() {
+                    DType::F32 | DType::F16 | DType::BF16 => t,
+                    other => {
+                        return Err(EngineError::BadTensor {
+                            name: hf_name,
+                            detail: format!("has dtype {other:?}; expected f32, f16 or bf16"),
+                        })
+                    }
+                };
+                // Permute q/k rows into the interleaved RoPE layout (see the module doc).
+                let t = if name.ends_with("attn_q.weight") {
+                    permute_for_rope_i(&t, nh, hd)?
+                } else if name.ends_with("attn_k.weight") {
+                    permute_for_rope_i(&t, nkv, hd)?
+                } else {
+                    t
+                };
+                let ggml_dtype = match t.dtype() {
+                    DType::F16 => GgmlDType::F16,
+                    DType::BF16 => GgmlDType::BF16,
+                    _ => GgmlDType::F32,
+                };
+                weights.tensors.insert(name, QTensor::quantize(&t, ggml_dtype)?);
+            }
+        }
+        Self::from_weights(config, weights, precision)
+    }
+
+    fn from_weights(config: Config, mut w: WeightSource, precision: Precision) -> Result<Self> {
+        let c = &config;
+        let (dim, hd) = (c.dim, c.head_dim());
+        let mut bytes = 0;
+        let embedding_q = w.take("token_embd.weight", &[c.vocab_size, dim])?;
+        // Tied embeddings (SmolLM2): no `output.weight`, the lm head re-uses the embedding.
+        let (embedding, lm_head) = match w.tensors.contains_key("output.weight") {
+            true => {
+                let out = w.take("output.weight", &[c.vocab_size, dim])?;
+                (to_matmul(embedding_q, precision, &mut bytes)?, to_matmul(out, precision, &mut bytes)?)
+            }
+            false => {
+                let m = to_matmul(embedding_q, precision, &mut bytes)?;
+                (m.clone(), m)
+            }
+        };
+        let mut blocks = Vec::with_capacity(c.n_layers);
+        for i in 0..c.n_layers {
+            let mut take = |suffix: &str, shape: &[usize]| w.take(&format!("blk.{i}.{suffix}"), shape);
+            let attn_norm = take("attn_norm.weight", &[dim])?;
+            let wq = take("attn_q.weight", &[c.n_heads * hd, dim])?;
+            let wk = take("attn_k.weight", &[c.n_kv_heads * hd, dim])?;
+            let wv = take("attn_v.weight", &[c.n_kv_heads * hd, dim])?;
+            let wo = take("attn_output.weight", &[dim, c.n_heads * hd])?;
+            let ffn_norm = take("ffn_norm.weight", &[dim])?;
+            let w_gate = take("ffn_gate.weight", &[c.hidden_dim, dim])?;
+            let w_up = take("ffn_up.weight", &[c.hidden_dim, dim])?;
+            let w_down = take("ffn_down.weight", &[dim, c.hidden_dim])?;
+            let eps = c.rms_norm_eps;
+            blocks.push(Block {
+                attn_norm: to_norm(attn_norm, eps, &mut bytes)?,
+                wq: to_matmul(wq, precision, &mut bytes)?,
+                wk: to_matmul(wk, precision, &mut bytes)?,
+                wv: to_matmul(wv, precision, &mut bytes)?,
+                wo: to_matmul(wo, precision, &mut bytes)?,
+                ffn_norm: to_norm(ffn_norm, eps, &mut bytes)?,
+                w_gate: to_matmul(w_gate, precision, &mut bytes)?,
+                w_up: to_matmul(w_up, precision, &mut bytes)?,
+                w_down: to_matmul(w_down, precision, &mut bytes)?,
+                kv: None,
+            });
+        }
+        let final_norm = to_norm(w.take("output_norm.weight", &[dim])?, c.rms_norm_eps, &mut bytes)?;
+        let (cos, sin) = rope_tables(c)?;
+        Ok(Self { config, embedding, blocks, final_norm, lm_head, cos, sin, cached_len: 0, weight_bytes: bytes })
+    }
+
+    /// How many positions the KV cache holds.
+    pub fn cached_len(&self) -> usize {
+        self.cached_len
+    }
+
+    /// Forgets cached positions from `len` on (chat: keep the common prefix).
+    pub fn truncate_cache(&mut self, len: usize) -> Result<()> {
+        if len >= self.cached_len {
+            return Ok(());
+        }
+        for b in &mut self.blocks {
+            b.kv = match (len, b.kv.take()) {
+                (0, _) | (_, None) => None,
+                (len, Some((k, v))) => Some((k.narrow(2, 0, len)?, v.narrow(2, 0, len)?)),
+            };
+        }
+        self.cached_len = len;
+        Ok(())
+    }
+
+    pub fn clear_cache(&mut self) {
+        for b in &mut self.blocks {
+            b.kv = None;
+        }
+        self.cached_len = 0;
+    }
+
+    /// Runs `tokens` at positions `cached_len..cached_len + tokens.len()`, extends
+    /// the KV cache, and returns the logits (vocab,) of the last position.
+    pub fn forward(&mut self, tokens: &[u32]) -> Result<Tensor> {
+        let (t, pos) = (tokens.len(), self.cached_len);
+        if t == 0 {
+            return Err(EngineError::EmptyPrompt);
+        }
+        if pos + t > self.config.context_length {
+            return Err(EngineError::PromptTooLong { prompt_tokens: pos + t, context: self.config.context_length });
+        }
+        let c = &self.config;
+        let (hd, nh, nkv) = (c.head_dim(), c.n_heads, c.n_kv_heads);
+        let ids = Tensor::new(tokens, &Device::Cpu)?;
+        let mut x = self.embedding.embedding(&ids)?.unsqueeze(0)?; // (1, t, dim)
+        let cos = self.cos.narrow(0, pos, t)?;
+        let sin = self.sin.narrow(0, pos, t)?;
+        // (1, 1, t, pos + t): query i sees keys 0..=pos + i; no mask needed for one token.
+        let mask = match t {
+            1 => None,
+            _ => Some(candle_transformers::utils::build_additive_causal_mask(t, pos, None, &Device::Cpu, DType::F32)?),
+        };
+        for b in &mut self.blocks {
+            // Attention: x += wo · softmax(q kᵀ / √hd + mask) v
+            let h = b.attn_norm.forward(&x)?;
+            let q = b.wq.forward(&h)?.reshape((1, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+            let k = b.wk.forward(&h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let v = b.wv.forward(&h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
+            let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
+            let (k, v) = match b.kv.take() {
+                None => (k, v),
+                Some((kc, vc)) => (Tensor::cat(&[&kc, &k], 2)?, Tensor::cat(&[&vc, &v], 2)?),
+            };
+            b.kv = Some((k.clone(), v.clone()));
+            let k = candle_transformers::utils::repeat_kv(k, nh / nkv)?.contiguous()?;
+            let v = candle_transformers::utils::repeat_kv(v, nh / nkv)?.contiguous()?;
+            let att = (q.matmul(&k.t()?)? / (hd as f64).sqrt())?;
+            let att = match &mask {
+                Some(m) => att.broadcast_add(m)?,
+                None => att,
+            };
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, t, nh * hd))?;
+            x = (x + b.wo.forward(&y)?)?;
+            // Feed-forward (SwiGLU): x += w_down · (silu(w_gate · h) * (w_up · h))
+            let h = b.ffn_norm.forward(&x)?;
+            let gate = candle_nn::ops::silu(&b.w_gate.forward(&h)?)?;
+            let ff = b.w_down.forward(&(gate * b.w_up.forward(&h)?)?)?;
+            x = (x + ff)?;
+        }
+        self.cached_len = pos + t;
+        let last = x.narrow(1, t - 1, 1)?;
+        let logits = self.lm_head.forward(&self.final_norm.forward(&last)?)?;
+        Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+    }
+}
+
+fn rope_tables(c: &Config) -> Result<(Tensor, Tensor)> {
+    let hd = c.head_dim();
+    let inv_freq: Vec<f32> =
+        (0..hd).step_by(2).map(|i| 1f32 / c.rope_theta.powf(i as f32 / hd as f32)).collect();
+    let inv_freq = Tensor::from_vec(inv_freq, (1, hd / 2), &Device::Cpu)?;
+    let positions = Tensor::arange(0u32, c.context_length as u32, &Device::Cpu)?
+        .to_dtype(DType::F32)?
+        .reshape((c.context_length, 1))?;
+    let angles = positions.matmul(&inv_freq)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+/// (n_heads * hd, dim) in HF "halves" order -> GGUF interleaved order, as llama.cpp's converter does.
+fn permute_for_rope_i(w: &Tensor, n_heads: usize, hd: usize) -> Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    Ok(w.reshape((n_heads, 2, hd / 2, cols))?.transpose(1, 2)?.reshape((rows, cols))?)
+}
+
+/// The inverse of [`permute_for_rope_i`]: GGUF order -> HF order (used to write checkpoints).
+pub fn permute_for_rope_halves(w: &Tensor, n_heads: usize, hd: usize) -> Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    Ok(w.reshape((n_heads, hd / 2, 2, cols))?.transpose(1, 2)?.reshape((rows, cols))?)
+}
+
+/// Per-block tensor names: (Hugging Face, GGUF).
+pub const BLOCK_TENSORS: [(&str, &str); 9] = [
+    ("input_layernorm.weight", "attn_norm.weight"),
+    ("self_attn.q_proj.weight", "attn_q.weight"),
+    ("self_attn.k_proj.weight", "attn_k.weight"),
+    ("self_attn.v_proj.weight", "attn_v.weight"),
+    ("self_attn.o_proj.weight", "attn_output.weight"),
+    ("post_attention_layernorm.weight", "ffn_norm.weight"),
+    ("mlp.gate_proj.weight", "ffn_gate.weight"),
+    ("mlp.up_proj.weight", "ffn_up.weight"),
+    ("mlp.down_proj.weight", "ffn_down.weight"),
+];
+
+/// Whole-model tensor names: (Hugging Face, GGUF).
+pub const MODEL_TENSORS: [(&str, &str); 3] = [
+    ("model.embed_tokens.weight", "token_embd.weight"),
+    ("model.norm.weight", "output_norm.weight"),
+    ("lm_head.weight", "output.weight"),
+];
+
+/// Hugging Face tensor name -> GGUF tensor name (None for tensors we do not use,
+/// such as `rotary_emb.inv_freq`).
+pub fn gguf_name(hf: &str) -> Option<String> {
+    if let Some((_, g)) = MODEL_TENSORS.iter().find(|(h, _)| *h == hf) {
+        return Some(g.to_string());
+    }
+    let (i, part) = hf.strip_prefix("model.layers.")?.split_once('.')?;
+    let (_, g) = BLOCK_TENSORS.iter().find(|(h, _)| *h == part)?;
+    Some(format!("blk.{i}.{g}"))
+}
+
+/// GGUF tensor name -> Hugging Face tensor name.
+pub fn hf_name(gguf: &str) -> Option<String> {
+    if let Some((h, _)) = MODEL_TENSORS.iter().find(|(_, g)| *g == gguf) {
+        return Some(h.to_string());
+    }
+    let (i, part) = gguf.strip_prefix("blk.")?.split_once('.')?;
+    let (h, _) = BLOCK_TENSORS.iter().find(|(_, g)| *g == part)?;
+    Some(format!("model.layers.{i}.{h}"))
+}
+
+/// Parses a GGUF header from memory; the cursor is what `Content::tensor` reads from.
+pub fn read_gguf<'a>(bytes: &'a [u8], file: &str) -> Result<(gguf_file::Content, std::io::Cursor<&'a [u8]>)> {
+    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+        return Err(EngineError::NotGguf { file: file.into() });
+    }
+    let mut cursor = std::io::Cursor::new(bytes);
+    let content = gguf_file::Content::read(&mut cursor)
+        .map_err(|e| EngineError::Corrupt { file: file.into(), detail: e.to_string() })?;
+    Ok((content, cursor))
+}
+
+pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
+    let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+    if arch != "llama" {
+        return Err(EngineError::UnsupportedArchitecture(arch));
+    }
+    let num = |key: &str| -> Result<usize> {
+        let v = ct.metadata.get(&format!("llama.{key}")).ok_or_else(|| EngineError::BadConfig {
+            file: "the GGUF file".into(),
+            detail: format!("metadata llama.{key} is missing"),
+        })?;
+        v.to_u32().map(|n| n as usize).or_else(|_| v.to_u64().map(|n| n as usize)).map_err(|e| EngineError::BadConfig {
+            file: "the GGUF file".into(),
+            detail: format!("metadata llama.{key}: {e}"),
+        })
+    };
+    let float = |key: &str, default: f32| ct.metadata.get(&format!("llama.{key}")).and_then(|v| v.to_f32().ok()).unwrap_or(default);
+    let dim = num("embedding_length")?;
+    let vocab_size = match ct.tensor_infos.get("token_embd.weight") {
+        Some(info) => info.shape.dims()[0],
+        None => num("vocab_size")?,
+    };
+    let config = Config {
+        dim,
+        hidden_dim: num("feed_forward_length")?,
+        n_layers: num("block_count")?,
+        n_heads: num("attention.head_count")?,
+        n_kv_heads: num("attention.head_count_kv").or_else(|_| num("attention.head_count"))?,
+        vocab_size,
+        context_length: num("context_length")?,
+        rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5) as f64,
+        rope_theta: float("rope.freq_base", 10000.0),
+    };
+    config.check("the GGUF file")?;
+    Ok(config)
+}
+
+/// The subset of a Hugging Face `config.json` a llama needs.
+#[derive(serde::Deserialize)]
+struct HfConfig {
+    #[serde(default)]
+    model_type: Option<String>,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    vocab_size: usize,
+    max_position_embeddings: usize,
+    rms_norm_eps: f64,
+    #[serde(default = "default_rope_theta")]
+    rope_theta: f32,
+}
+
+fn default_rope_theta() -> f32 {
+    10000.0
+}
+
+fn config_from_json(bytes: &[u8]) -> Result<Config> {
+    let hf: HfConfig = serde_json::from_slice(bytes)
+        .map_err(|e| EngineError::BadConfig { file: "config.json".into(), detail: e.to_string() })?;
+    if let Some(t) = &hf.model_type {
+        if t != "llama" {
+            return Err(EngineError::UnsupportedArchitecture(t.clone()));
+        }
+    }
+    let config = Config {
+        dim: hf.hidden_size,
+        hidden_dim: hf.intermediate_size,
+        n_layers: hf.num_hidden_layers,
+        n_heads: hf.num_attention_heads,
+        n_kv_heads: hf.num_key_value_heads.unwrap_or(hf.num_attention_heads),
+        vocab_size: hf.vocab_size,
+        context_length: hf.max_position_embeddings,
+        rms_norm_eps: hf.rms_norm_eps,
+        rope_theta: hf.rope_theta,
+    };
+    config.check("config.json")?;
+    Ok(config)
+}

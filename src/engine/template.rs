@@ -1,0 +1,118 @@
+//! Step 3 of the flow: messages -> the prompt string, with the checkpoint's own
+//! chat template (Jinja, rendered by minijinja).
+//!
+//! The template is data from the model file: it is untrusted, so rendering is
+//! bounded by minijinja's fuel and an output size limit, and any failure is an
+//! [`EngineError::Template`], never a panic.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{EngineError, Result};
+
+/// One role-tagged message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// "system", "user" or "assistant".
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn new(role: &str, content: &str) -> Self {
+        Self { role: role.into(), content: content.into() }
+    }
+    pub fn system(content: &str) -> Self {
+        Self::new("system", content)
+    }
+    pub fn user(content: &str) -> Self {
+        Self::new("user", content)
+    }
+    pub fn assistant(content: &str) -> Self {
+        Self::new("assistant", content)
+    }
+}
+
+/// Fuel for one render: plenty for real chat templates over long chats, far
+/// too little for a template that loops forever.
+const TEMPLATE_FUEL: u64 = 2_000_000;
+/// A rendered prompt larger than this is refused (no model reads that much).
+const MAX_PROMPT_BYTES: usize = 4 << 20;
+
+/// A chat template with the special tokens it may refer to.
+#[derive(Debug, Clone)]
+pub struct ChatTemplate {
+    source: String,
+    pub bos_token: String,
+    pub eos_token: String,
+}
+
+impl ChatTemplate {
+    /// Compiles the template once to report syntax errors at load time.
+    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
+        let t = Self { source: source.into(), bos_token: bos_token.into(), eos_token: eos_token.into() };
+        t.environment()?;
+        Ok(t)
+    }
+
+    /// From `tokenizer_config.json`: `chat_template` is a string, or a list of
+    /// `{name, template}` where the one named "default" is used. None: no template.
+    pub fn from_tokenizer_config(bytes: &[u8]) -> Result<Option<Self>> {
+        let cfg: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::BadConfig { file: "tokenizer_config.json".into(), detail: e.to_string() })?;
+        let token = |key: &str| match &cfg[key] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Object(o) => o.get("content").and_then(|c| c.as_str()).unwrap_or_default().to_string(),
+            _ => String::new(),
+        };
+        let source = match &cfg["chat_template"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(list) => {
+                let named = |name: &str| list.iter().find(|t| t["name"] == name).and_then(|t| t["template"].as_str());
+                match named("default").or_else(|| list.first().and_then(|t| t["template"].as_str())) {
+                    Some(s) => s.to_string(),
+                    None => return Ok(None),
+                }
+            }
+            _ => return Ok(None),
+        };
+        Self::new(&source, &token("bos_token"), &token("eos_token")).map(Some)
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    fn environment(&self) -> Result<minijinja::Environment<'_>> {
+        let mut env = minijinja::Environment::new();
+        // As transformers' apply_chat_template configures Jinja.
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
+        env.set_recursion_limit(64);
+        // Python string/list/dict methods (`.strip()`, `.items()`, ...) used by Hub templates.
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+        });
+        env.add_template("chat", &self.source).map_err(|e| EngineError::Template(e.to_string()))?;
+        Ok(env)
+    }
+
+    /// The prompt string the model receives for `messages`.
+    pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
+        let env = self.environment()?;
+        let tmpl = env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
+        let out = tmpl
+            .render(minijinja::context! {
+                messages => messages,
+                add_generation_prompt => add_generation_prompt,
+                bos_token => &self.bos_token,
+                eos_token => &self.eos_token,
+            })
+            .map_err(|e| EngineError::Template(e.to_string()))?;
+        if out.len() > MAX_PROMPT_BYTES {
+            return Err(EngineError::Template(format!("it produced {} bytes, more than {MAX_PROMPT_BYTES}", out.len())));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,185 @@
+//! Native CLI over the engine: prints the tutorial's three answers like the
+//! notebook does (foundation, the templated prompt, instruct, chat + follow-up).
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    if let Err(e) = cli::run() {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+    use serde::Serialize;
+    use three_answers::engine::modes::{self, Conversation, DEFAULT_FOLLOW_UP, DEFAULT_QUESTION};
+    use three_answers::engine::{Generation, LanguageModel, Message, Precision, Result, SamplingSettings, StopReason, Timings};
+    use three_answers::local_files;
+
+    #[derive(Parser)]
+    #[command(about = "One question, three answers: foundation, instruct and chat SmolLM2")]
+    struct Args {
+        /// The foundation (base) model: a .gguf file or a checkpoint folder.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// The instruct model: a .gguf file or a checkpoint folder.
+        #[arg(long)]
+        instruct: PathBuf,
+        /// stored, f32, f16 or q8_0.
+        #[arg(long, default_value = "stored")]
+        precision: String,
+        /// New tokens for the foundation, instruct and first chat answers.
+        #[arg(long, default_value_t = 30)]
+        max_new_tokens: usize,
+        /// New tokens for the chat follow-up.
+        #[arg(long, default_value_t = 40)]
+        follow_up_max_new_tokens: usize,
+        /// The chat's second question.
+        #[arg(long, default_value = DEFAULT_FOLLOW_UP)]
+        follow_up: String,
+        /// A system prompt for the chat (default: the template's own).
+        #[arg(long)]
+        system: Option<String>,
+        /// Sample instead of greedy decoding.
+        #[arg(long)]
+        do_sample: bool,
+        #[arg(long, default_value_t = 0.7)]
+        temperature: f64,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f64,
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1.0)]
+        repetition_penalty: f32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        #[arg(default_value = DEFAULT_QUESTION)]
+        question: String,
+    }
+
+    /// One answer, as `--json` prints it.
+    #[derive(Serialize)]
+    struct Turn {
+        prompt: String,
+        text: String,
+        token_ids: Vec<u32>,
+        stop_reason: Option<StopReason>,
+        timings: Timings,
+    }
+
+    impl Turn {
+        fn new(prompt: String, g: &Generation) -> Self {
+            Self {
+                prompt,
+                text: g.text().to_string(),
+                token_ids: g.generated_ids().to_vec(),
+                stop_reason: g.stop_reason(),
+                timings: g.timings().clone(),
+            }
+        }
+    }
+
+    #[derive(Serialize)]
+    struct Report {
+        base_is_instruct_stand_in: bool,
+        precision: Precision,
+        foundation: Turn,
+        instruct: Turn,
+        chat: Vec<Turn>,
+    }
+
+    pub fn run() -> Result<()> {
+        let a = Args::parse();
+        let precision = Precision::parse(&a.precision)?;
+        let settings = |max_new_tokens| SamplingSettings {
+            max_new_tokens,
+            do_sample: a.do_sample,
+            temperature: a.temperature,
+            top_p: a.top_p,
+            top_k: a.top_k,
+            repetition_penalty: a.repetition_penalty,
+            seed: a.seed,
+            ..SamplingSettings::default()
+        };
+        let say = |s: String| {
+            if !a.json {
+                println!("{s}")
+            }
+        };
+
+        let mut instruct = local_files::load(&a.instruct, precision)?;
+        let mut base = match &a.base {
+            Some(p) => Some(local_files::load(p, precision)?),
+            None => None,
+        };
+
+        // 1. Foundation: the raw string, continued.
+        let prompt = modes::foundation_prompt(&a.question);
+        let foundation_model: &mut LanguageModel = base.as_mut().unwrap_or(&mut instruct);
+        let g = foundation_model.generate(&prompt, settings(a.max_new_tokens))?;
+        if a.base.is_none() {
+            say("note: no --base given; the INSTRUCT weights stand in for the foundation model.".into());
+        }
+        say(format!("== Foundation (raw string) ==\n{}{}\n", prompt, describe(&g)));
+        let foundation = Turn::new(prompt, &g);
+
+        // 2. Instruct: the templated prompt, shown before the answer.
+        let prompt = modes::instruct_prompt(&instruct, &a.question)?;
+        say(format!("== Templated prompt ==\n{prompt}"));
+        let g = instruct.generate(&prompt, settings(a.max_new_tokens))?;
+        say(format!("== Instruct ==\n{}\n", describe(&g)));
+        let instruct_turn = Turn::new(prompt, &g);
+
+        // 3. Chat: a growing list of messages; the follow-up re-uses the KV cache.
+        let mut chat = Conversation::new(a.system.clone());
+        let mut turns = vec![];
+        for (question, max) in [(&a.question, a.max_new_tokens), (&a.follow_up, a.follow_up_max_new_tokens)] {
+            chat.turns.push(Message::user(question));
+            let prompt = chat.prompt(&instruct)?;
+            let g = instruct.generate(&prompt, settings(max))?;
+            say(format!("== Chat ==\nuser: {question}\nassistant: {}\n", describe(&g)));
+            // Fed back as transformers' pipeline does: the decoded reply, unmodified.
+            chat.turns.push(Message::assistant(&instruct.tokenizer.decode(g.generated_ids(), true)?));
+            turns.push(Turn::new(prompt, &g));
+        }
+
+        if a.json {
+            let report = Report {
+                base_is_instruct_stand_in: a.base.is_none(),
+                precision,
+                foundation,
+                instruct: instruct_turn,
+                chat: turns,
+            };
+            println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes"));
+        }
+        Ok(())
+    }
+
+    /// The answer's text, or words for an empty one, and its speed.
+    fn describe(g: &Generation) -> String {
+        let t = g.timings();
+        let text = match (g.text().trim().is_empty(), g.stop_reason()) {
+            (true, Some(StopReason::EndOfText)) => "[the model ended its answer at once: its first token was end-of-text]".to_string(),
+            _ => g.text().to_string(),
+        };
+        let cut = if g.stop_reason() == Some(StopReason::MaxNewTokens) { " [cut at max_new_tokens]" } else { "" };
+        format!(
+            "{text}{cut}\n  ({} prompt tokens, {} re-used from cache, prefill {:.0} tok/s; {} new tokens at {:.1} tok/s)",
+            t.prompt_tokens,
+            t.reused_tokens,
+            t.prefill_tok_per_s(),
+            t.generated_tokens,
+            t.decode_tok_per_s()
+        )
+    }
+}
