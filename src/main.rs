@@ -59,6 +59,10 @@ mod cli {
         repetition_penalty: f32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Write a float32 Hugging Face checkpoint folder made from the --instruct
+        /// GGUF file into this folder, then exit (for tests and mirror folders).
+        #[arg(long)]
+        export_checkpoint: Option<PathBuf>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -100,6 +104,13 @@ mod cli {
     pub fn run() -> Result<()> {
         let a = Args::parse();
         let precision = Precision::parse(&a.precision)?;
+        if let Some(dir) = &a.export_checkpoint {
+            let gguf = std::fs::read(&a.instruct)
+                .map_err(|e| three_answers::engine::EngineError::MissingFile(format!("{} ({e})", a.instruct.display())))?;
+            local_files::write_checkpoint_from_gguf(&gguf, dir)?;
+            println!("wrote {}", dir.display());
+            return Ok(());
+        }
         let settings = |max_new_tokens| SamplingSettings {
             max_new_tokens,
             do_sample: a.do_sample,
