@@ -90,7 +90,7 @@ pub struct Candidate {
     pub id: u32,
     pub text: String,
     pub logit: f32,
-    /// Softmax probability (temperature 1, after the repetition penalty).
+    /// Softmax probability (temperature 1, after the repetition penalty and any ban).
     pub prob: f32,
 }
 
@@ -207,10 +207,6 @@ impl Generation {
             p if p == 1.0 => logits.clone(),
             p => candle_transformers::utils::apply_repeat_penalty(logits, p, &self.context)?,
         };
-        let candidates = match self.settings.show_candidates {
-            0 => vec![],
-            k => top_candidates(&logits.to_vec1::<f32>()?, k, piece),
-        };
         let logits = match self.settings.ignore_eos {
             false => logits,
             true => {
@@ -222,6 +218,10 @@ impl Generation {
                 }
                 Tensor::from_vec(v, logits.shape(), logits.device())?
             }
+        };
+        let candidates = match self.settings.show_candidates {
+            0 => vec![],
+            k => top_candidates(&logits.to_vec1::<f32>()?, k, piece),
         };
         let id = self.processor.sample(&logits)?;
         Ok((id, candidates))

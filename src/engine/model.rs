@@ -320,7 +320,7 @@ impl Model {
         let c = &self.config;
         let (hd, nh, nkv) = (c.head_dim(), c.n_heads, c.n_kv_heads);
         let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self.embedding.embedding(&ids)?.unsqueeze(0)?; // (1, t, dim)
+        let mut x = self.embedding.embedding(&ids)?.to_dtype(DType::F32)?.unsqueeze(0)?; // (1, t, dim)
         let cos = self.cos.narrow(0, pos, t)?;
         let sin = self.sin.narrow(0, pos, t)?;
         // (1, 1, t, pos + t): query i sees keys 0..=pos + i; no mask needed for one token.

