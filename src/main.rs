@@ -63,6 +63,10 @@ mod cli {
         /// GGUF file into this folder, then exit (for tests and mirror folders).
         #[arg(long)]
         export_checkpoint: Option<PathBuf>,
+        /// Benchmark instead: prefill the templated question, then decode this
+        /// many tokens greedily ignoring end-of-text; 3 runs, medians, one JSON line.
+        #[arg(long)]
+        bench: Option<usize>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -127,7 +131,11 @@ mod cli {
             }
         };
 
+        let load_started = std::time::Instant::now();
         let mut instruct = local_files::load(&a.instruct, precision)?;
+        if let Some(n) = a.bench {
+            return bench(&mut instruct, &a.question, n, load_started.elapsed().as_secs_f64() * 1000.0);
+        }
         let mut base = match &a.base {
             Some(p) => Some(local_files::load(p, precision)?),
             None => None,
@@ -173,6 +181,33 @@ mod cli {
             };
             println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes"));
         }
+        Ok(())
+    }
+
+    fn bench(model: &mut LanguageModel, question: &str, new_tokens: usize, load_ms: f64) -> Result<()> {
+        let prompt = modes::instruct_prompt(model, question)?;
+        let mut runs = vec![];
+        for _ in 0..3 {
+            model.reset();
+            let s = SamplingSettings { ignore_eos: true, ..SamplingSettings::greedy(new_tokens) };
+            runs.push(model.generate(&prompt, s)?.timings().clone());
+        }
+        let median = |f: &dyn Fn(&Timings) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let report = serde_json::json!({
+            "engine": "three-answers",
+            "precision": model.precision,
+            "threads": candle_core::utils::get_num_threads(),
+            "load_ms": load_ms,
+            "prompt_tokens": runs[0].prompt_tokens,
+            "prefill_tok_s": median(&|t| t.prefill_tok_per_s()),
+            "decode_tok_s": median(&|t| t.decode_tok_per_s()),
+            "weight_bytes": model.weight_bytes(),
+        });
+        println!("{report}");
         Ok(())
     }
 

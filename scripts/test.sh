@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of three-answers, installing what is missing first:
+#   1. native engine tests on the real SmolLM2 weights (cargo test --release);
+#   2. the engine compiles for wasm32 with simd128;
+#   3. the page, built by Trunk under a sub-path, in headless Chromium (scripts/test-e2e.sh).
+#   scripts/test.sh [--native-only]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+CACHE="${THREE_ANSWERS_CACHE:-$HOME/.cache/three-answers}"
+
+scripts/setup.sh
+[[ -x scripts/setup-web.sh ]] && scripts/setup-web.sh
+THREE_ANSWERS_TEST_GGUF="$(scripts/fetch-test-model.sh | tail -n 1)"
+export THREE_ANSWERS_TEST_GGUF
+
+echo "== 1/3 native engine tests (real weights) =="
+cargo test --release
+
+echo "== 2/3 engine for wasm32 + simd128 =="
+(
+  # shellcheck disable=SC1091
+  source "$CACHE/toolchain.env"
+  "${WASM_CARGO:-cargo}" build --release --lib --target wasm32-unknown-unknown --quiet
+)
+echo "wasm32 build ok"
+
+[[ "${1:-}" == "--native-only" ]] && exit 0
+echo "== 3/3 the page in headless Chromium =="
+scripts/test-e2e.sh
