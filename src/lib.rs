@@ -7,3 +7,10 @@
 pub mod engine;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod local_files;
+
+// The browser side (see index.html): the message types both sides share, the
+// page (Leptos; never calls the engine) and the worker (the engine's home).
+pub mod app;
+pub mod protocol;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

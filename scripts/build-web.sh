@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Release build of the page + worker with Trunk into dist/, for a sub-path.
+#   scripts/build-web.sh [/public-url/]     (default /three-answers/)
+# Uses the wasm toolchain scripts/setup.sh chose ($HOME/.cache/three-answers/toolchain.env);
+# without it, Debian's rustc-web with build-std. Never cleans target/ (keep it warm).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+PUBLIC_URL="${1:-/three-answers/}"
+ENV_FILE="${THREE_ANSWERS_CACHE:-$HOME/.cache/three-answers}/toolchain.env"
+TRUNK="$(command -v trunk || echo "$HOME/.cargo/bin/trunk")"
+export PATH="$HOME/.cargo/bin:$PATH"
+if [[ -f "$ENV_FILE" ]]; then
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+else
+  export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
+fi
+cd "$ROOT"
+"$TRUNK" build --release --public-url "$PUBLIC_URL" ${TRUNK_QUIET:+--quiet}

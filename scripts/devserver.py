@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""A small static server for the built page and for model files in the Hub layout.
+
+    python3 scripts/devserver.py [--port 8080] [--dist dist] [--base /three-answers/]
+                                 [--models DIR] [--file REPO/FILE=PATH ...]
+
+- `{base}...`  serves DIST (index.html for directories), as GitHub Pages would.
+- `/hub/{repo}/resolve/{revision}/{file}` serves model files: `DIR/{repo}/{file}`
+  (DIR laid out like a Hub mirror without the `resolve/main` part) or a file
+  given with --file (e.g. --file test/Smol-GGUF/model.gguf=/cache/model.gguf).
+  With CORS, Content-Length, single byte ranges (206), HEAD.
+- `/__requests` returns the request log as JSON ({"count": n, "requests": [...]});
+  `/__requests?reset=1` clears it. Tests use it to count model downloads.
+
+Binds 127.0.0.1 only. Prints `devserver: http://127.0.0.1:PORT/` once listening
+(--port 0 picks a free port). Python standard library only.
+"""
+import argparse
+import json
+import mimetypes
+import os
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 1 << 20
+TYPES = {".wasm": "application/wasm", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+         ".html": "text/html; charset=utf-8", ".json": "application/json", ".svg": "image/svg+xml"}
+
+
+class State:
+    def __init__(self, args):
+        self.dist = os.path.abspath(args.dist)
+        self.base = "/" + args.base.strip("/") + "/" if args.base.strip("/") else "/"
+        self.models = os.path.abspath(args.models) if args.models else None
+        self.files = {}
+        for spec in args.file or []:
+            key, _, path = spec.partition("=")
+            if not path:
+                sys.exit(f"devserver: --file wants REPO/FILE=PATH, got {spec!r}")
+            self.files[key.strip("/")] = os.path.abspath(path)
+        self.lock = threading.Lock()
+        self.log = []
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "three-answers-devserver"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet: the log is at /__requests
+        if os.environ.get("DEVSERVER_VERBOSE"):
+            sys.stderr.write("devserver: " + fmt % args + "\n")
+
+    @property
+    def st(self) -> State:
+        return self.server.state
+
+    def record(self, status):
+        with self.st.lock:
+            self.st.log.append({"method": self.command, "path": self.path, "status": status,
+                                "range": self.headers.get("Range")})
+
+    def cors(self):
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Headers", "Range, Content-Type")
+        self.send_header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
+
+    def do_OPTIONS(self):
+        self.send_response(204)
+        self.cors()
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_HEAD(self):
+        self.handle_get(head=True)
+
+    def do_GET(self):
+        self.handle_get(head=False)
+
+    def simple(self, status, body, ctype="text/plain; charset=utf-8", extra=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.record(status)
+        self.send_response(status)
+        self.cors()
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-store")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def handle_get(self, head):
+        url = urllib.parse.urlsplit(self.path)
+        path = urllib.parse.unquote(url.path)
+        if path == "/__requests":
+            with self.st.lock:
+                body = json.dumps({"count": len(self.st.log), "requests": self.st.log})
+                if "reset=1" in url.query:
+                    self.st.log = []
+            return self.simple(200, body, "application/json")
+        if path.startswith("/hub/"):
+            return self.serve_model(path[len("/hub/"):], head)
+        if path + "/" == self.st.base:
+            return self.simple(301, "", extra={"Location": self.st.base})
+        if not path.startswith(self.st.base):
+            return self.simple(404, f"not found: {path} (the page is at {self.st.base})")
+        rel = path[len(self.st.base):]
+        full = os.path.normpath(os.path.join(self.st.dist, rel))
+        if not (full == self.st.dist or full.startswith(self.st.dist + os.sep)):
+            return self.simple(403, "forbidden")
+        if os.path.isdir(full):
+            full = os.path.join(full, "index.html")
+        if not os.path.isfile(full):
+            return self.simple(404, f"not found: {path}")
+        self.send_file(full, head, cache="no-cache")
+
+    def serve_model(self, rest, head):
+        # {repo (owner/name)}/resolve/{revision}/{file...}
+        parts = rest.split("/")
+        if len(parts) < 5 or parts[2] != "resolve":
+            return self.simple(404, "hub paths are /hub/{owner}/{name}/resolve/{revision}/{file}")
+        repo, file = "/".join(parts[:2]), "/".join(parts[4:])
+        key = f"{repo}/{file}"
+        full = self.st.files.get(key)
+        if full is None and self.st.models:
+            full = os.path.normpath(os.path.join(self.st.models, repo, file))
+            if not full.startswith(self.st.models + os.sep):
+                return self.simple(403, "forbidden")
+        if not full or not os.path.isfile(full):
+            return self.simple(404, f"Entry not found: {key}")
+        self.send_file(full, head, cache="no-store")
+
+    def send_file(self, full, head, cache):
+        size = os.path.getsize(full)
+        start, end, status = 0, size - 1, 200
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and "," not in rng:
+            a, _, b = rng[6:].partition("-")
+            try:
+                if a:
+                    start, end = int(a), (int(b) if b else size - 1)
+                else:
+                    start, end = max(0, size - int(b)), size - 1
+                end = min(end, size - 1)
+                if start > end or start >= size:
+                    raise ValueError
+                status = 206
+            except ValueError:
+                return self.simple(416, "bad range", extra={"Content-Range": f"bytes */{size}"})
+        length = end - start + 1 if size else 0
+        self.record(status)
+        self.send_response(status)
+        self.cors()
+        ctype = TYPES.get(os.path.splitext(full)[1]) or mimetypes.guess_type(full)[0] or "application/octet-stream"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Cache-Control", cache)
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if head or not length:
+            return
+        with open(full, "rb") as f:
+            f.seek(start)
+            left = length
+            try:
+                while left > 0:
+                    data = f.read(min(CHUNK, left))
+                    if not data:
+                        break
+                    self.wfile.write(data)
+                    left -= len(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--dist", default=os.path.join(os.path.dirname(__file__), "..", "dist"))
+    ap.add_argument("--base", default="/three-answers/")
+    ap.add_argument("--models", help="folder laid out as {owner}/{name}/{file}")
+    ap.add_argument("--file", action="append", help="REPO/FILE=PATH: serve PATH as /hub/REPO/resolve/main/FILE")
+    args = ap.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    server.state = State(args)
+    print(f"devserver: http://127.0.0.1:{server.server_address[1]}/", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,264 @@
+//! The page's side of the worker: starts it, sends `ToWorker`, turns every
+//! `FromWorker` into signal updates, and restarts the worker if it crashes
+//! (the page's state, and so the conversation, is kept).
+
+use std::cell::RefCell;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
+
+use super::state::{AppState, FileProgress, LoadPhase, ModelStatus, Phase};
+use crate::protocol::{FromWorker, ModelSource, Slot, StopReason, ToWorker};
+
+/// Trunk's loader for the `worker` bin (next to index.html).
+const WORKER_URL: &str = "./worker_loader.js";
+/// More crashes than this and the page stops restarting the worker.
+const MAX_RESTARTS: u32 = 3;
+
+struct Bridge {
+    worker: Worker,
+    ready: bool,
+    /// Messages sent before the worker said `Ready`.
+    pending: Vec<String>,
+    restarts: u32,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(ErrorEvent)>,
+}
+
+thread_local! {
+    static BRIDGE: RefCell<Option<Bridge>> = const { RefCell::new(None) };
+}
+
+/// Starts the worker and asks it to load the models.
+pub fn start(state: AppState) {
+    spawn(state, 0);
+    load_models(state);
+}
+
+fn spawn(state: AppState, restarts: u32) {
+    let worker = match Worker::new(WORKER_URL) {
+        Ok(w) => w,
+        Err(_) => {
+            state.notice.set(Some("This browser could not start the model worker (web workers are needed).".into()));
+            return;
+        }
+    };
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let Some(text) = ev.data().as_string() else { return };
+        match FromWorker::from_json(&text) {
+            Ok(msg) => receive(state, msg),
+            Err(e) => web_sys::console::error_1(&e.into()),
+        }
+    });
+    let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
+        ev.prevent_default();
+        web_sys::console::error_1(&format!("worker error: {}", ev.message()).into());
+        // Leave the handler first: the restart replaces this very closure.
+        let _ = wasm_bindgen_futures::spawn_local(async move { restart(state) });
+    });
+    worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    BRIDGE.with(|b| {
+        *b.borrow_mut() = Some(Bridge { worker, ready: false, pending: vec![], restarts, _on_message: on_message, _on_error: on_error });
+    });
+}
+
+/// The worker crashed (a panic or out of memory): start a fresh one.
+fn restart(state: AppState) {
+    let restarts = BRIDGE.with(|b| {
+        let old = b.borrow_mut().take();
+        old.map(|o| {
+            o.worker.terminate();
+            o.restarts
+        })
+    });
+    let restarts = restarts.unwrap_or(0) + 1;
+    let why = "The model worker crashed (it may have run out of memory) while this answer was being written.";
+    for sig in [state.foundation, state.instruct] {
+        if sig.with_untracked(|a| a.phase.busy()) {
+            sig.update(|a| a.phase = Phase::Failed(format!("{why} Press Ask to try again.")));
+        }
+    }
+    state.chat.update(|c| {
+        for t in c.iter_mut().filter(|t| t.answer.phase.busy()) {
+            t.answer.phase = Phase::Failed(format!("{why} Send it again to retry."));
+        }
+    });
+    if restarts > MAX_RESTARTS {
+        state.notice.set(Some(format!(
+            "The model worker crashed {restarts} times, so it was not restarted again. Try a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
+        )));
+        return;
+    }
+    state.notice.set(Some(
+        "The model worker stopped unexpectedly and was restarted; the models are loading again. Your question and the chat are kept.".into(),
+    ));
+    spawn(state, restarts);
+    load_models(state);
+}
+
+pub fn send(msg: &ToWorker) {
+    let text = msg.to_json();
+    BRIDGE.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            if b.ready {
+                let _ = b.worker.post_message(&JsValue::from_str(&text));
+            } else {
+                b.pending.push(text);
+            }
+        }
+    });
+}
+
+/// A hub address relative to the page (e.g. `./models`) made absolute, since
+/// the worker resolves URLs against its own script.
+fn absolute_hub(hub: &str) -> String {
+    let base = web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default();
+    web_sys::Url::new_with_base(hub, &base).map(|u| u.href()).unwrap_or_else(|_| hub.to_string()).trim_end_matches('/').to_string()
+}
+
+/// (Re)loads both models with the current precision.
+pub fn load_models(state: AppState) {
+    let config = state.config.get_value();
+    let hub = absolute_hub(&config.hub);
+    let precision = state.settings.with_untracked(|s| s.precision);
+    state.instruct_model.set(ModelStatus { spec: config.instruct.clone(), phase: LoadPhase::Downloading, files: vec![] });
+    state.foundation_model.set(match &config.foundation {
+        Some(spec) => ModelStatus { spec: spec.clone(), phase: LoadPhase::Downloading, files: vec![] },
+        None => ModelStatus { spec: String::new(), phase: LoadPhase::None, files: vec![] },
+    });
+    send(&ToWorker::Load {
+        foundation: config.foundation.map(|spec| ModelSource { hub: hub.clone(), spec }),
+        instruct: ModelSource { hub, spec: config.instruct },
+        precision,
+    });
+}
+
+fn receive(state: AppState, msg: FromWorker) {
+    match msg {
+        FromWorker::Ready => {
+            let pending = BRIDGE.with(|b| {
+                let mut b = b.borrow_mut();
+                let b = b.as_mut().expect("the bridge exists while its worker talks");
+                b.ready = true;
+                std::mem::take(&mut b.pending)
+            });
+            for text in pending {
+                BRIDGE.with(|b| {
+                    if let Some(b) = b.borrow().as_ref() {
+                        let _ = b.worker.post_message(&JsValue::from_str(&text));
+                    }
+                });
+            }
+        }
+        FromWorker::Progress { slot, file, done, total } => state.model(slot).update(|m| {
+            m.phase = LoadPhase::Downloading;
+            match m.files.iter_mut().find(|f| f.file == file) {
+                Some(f) => {
+                    f.done = done;
+                    f.total = total;
+                }
+                None => m.files.push(FileProgress { file, done, total }),
+            }
+        }),
+        FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
+        FromWorker::Loaded { slot, spec, weight_bytes, load_ms } => state.model(slot).update(|m| {
+            m.spec = spec;
+            m.phase = LoadPhase::Ready { weight_bytes, load_ms };
+        }),
+        FromWorker::LoadFailed { slot, message } => state.model(slot).update(|m| m.phase = LoadPhase::Failed(message)),
+        FromWorker::Started { job, prompt, tokens, .. } => state.with_answer(job, |a| {
+            a.prompt = prompt;
+            a.prompt_tokens = tokens;
+            a.phase = Phase::Reading;
+        }),
+        FromWorker::Token { job, id, text, candidates } => state.with_answer(job, |a| {
+            a.phase = Phase::Streaming;
+            a.text.push_str(&text);
+            a.tokens.push(super::state::GenToken { id, text, candidates });
+        }),
+        FromWorker::Done { job, stop_reason, timings, reply, .. } => state.with_answer(job, |a| {
+            a.phase = match stop_reason {
+                Some(r) => Phase::Done(r),
+                None => Phase::Stopped,
+            };
+            if timings.prompt_tokens > 0 {
+                a.timings = Some(timings);
+            }
+            a.reply = reply;
+        }),
+        FromWorker::Failed { job, message } => state.with_answer(job, |a| a.phase = Phase::Failed(message)),
+    }
+}
+
+/// Ask: the question to all three (Foundation, Instruct, then Chat's first turn).
+pub fn ask(state: AppState) {
+    let question = state.question.get_untracked();
+    if question.trim().is_empty() {
+        state.notice.set(Some("Type a question first.".into()));
+        return;
+    }
+    send(&ToWorker::Stop);
+    let settings = state.settings.get_untracked();
+    let max = settings.max_new_tokens;
+    let (f, i, c) = (state.job_id(), state.job_id(), state.job_id());
+    state.foundation.set(super::state::Answer::waiting(f, max));
+    state.instruct.set(super::state::Answer::waiting(i, max));
+    state.chat.set(vec![]);
+    let messages = state.chat_messages(&question);
+    state.chat.set(vec![super::state::ChatTurn { user: question.clone(), answer: super::state::Answer::waiting(c, max) }]);
+    use crate::protocol::Mode;
+    send(&ToWorker::Ask { job: f, mode: Mode::Foundation, question: question.clone(), messages: vec![], settings: settings.sampling(max, 5) });
+    send(&ToWorker::Ask { job: i, mode: Mode::Instruct, question: question.clone(), messages: vec![], settings: settings.sampling(max, 0) });
+    send(&ToWorker::Ask { job: c, mode: Mode::Chat, question, messages, settings: settings.sampling(max, 0) });
+}
+
+/// The chat's follow-up box: one more turn with the whole history.
+pub fn follow_up(state: AppState) {
+    let text = state.follow_up.get_untracked();
+    if text.trim().is_empty() {
+        return;
+    }
+    let settings = state.settings.get_untracked();
+    let max = settings.follow_up_max_new_tokens;
+    let job = state.job_id();
+    let messages = state.chat_messages(&text);
+    state.chat.update(|c| c.push(super::state::ChatTurn { user: text.clone(), answer: super::state::Answer::waiting(job, max) }));
+    state.follow_up.set(String::new());
+    send(&ToWorker::Ask { job, mode: crate::protocol::Mode::Chat, question: text, messages, settings: settings.sampling(max, 0) });
+}
+
+pub fn stop() {
+    send(&ToWorker::Stop);
+}
+
+pub fn reset_chat(state: AppState) {
+    if state.chat.with_untracked(|c| c.iter().any(|t| t.answer.phase.busy())) {
+        send(&ToWorker::Stop);
+    }
+    state.chat.set(vec![]);
+}
+
+/// Words for an ended answer, or None while it streams / when it has text.
+pub fn ending_words(phase: &Phase, has_text: bool, max_new_tokens: usize) -> Option<String> {
+    match phase {
+        Phase::Done(StopReason::EndOfText) if !has_text => {
+            Some("The model ended its answer at once: its very first token was end-of-text, so there is nothing to show.".into())
+        }
+        Phase::Done(StopReason::MaxNewTokens) => {
+            Some(format!("Cut at max_new_tokens ({max_new_tokens}): the model had not finished. Raise it in Settings to read more."))
+        }
+        Phase::Stopped => Some("Stopped.".into()),
+        _ => None,
+    }
+}
+
+#[allow(dead_code)]
+pub fn slot_label(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Foundation => "Foundation model",
+        Slot::Instruct => "Instruct model",
+    }
+}

@@ -1,0 +1,156 @@
+//! Pure helpers of the page (compiled and unit-tested natively too): the URL
+//! query, splitting a templated prompt into plain text and special tokens, and
+//! the words shown for sizes and speeds.
+
+use crate::protocol::{Precision, Timings};
+
+pub const DEFAULT_HUB: &str = "https://huggingface.co";
+pub const DEFAULT_FOUNDATION: &str = "HuggingFaceTB/SmolLM2-135M";
+pub const DEFAULT_INSTRUCT: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
+pub const DEFAULT_QUESTION: &str = "What is the capital of France?";
+pub const DEFAULT_FOLLOW_UP: &str = "And what is a famous landmark there?";
+pub const PRESETS: [&str; 4] = [
+    "What is the capital of France?",
+    "Write a haiku about the sea.",
+    "Explain gravity to a child.",
+    "List three fruits.",
+];
+
+/// What the URL query sets (`hub`, `foundation`, `instruct`, `q`, `precision`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageConfig {
+    pub hub: String,
+    /// None: `?foundation=` was given empty (no foundation model).
+    pub foundation: Option<String>,
+    pub instruct: String,
+    pub question: String,
+    pub precision: Precision,
+    /// Words about a query value that was not understood.
+    pub warning: Option<String>,
+}
+
+pub fn parse_precision(s: &str) -> Option<Precision> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "stored" | "" => Some(Precision::Stored),
+        "f32" => Some(Precision::F32),
+        "f16" => Some(Precision::F16),
+        "q8_0" | "q8" => Some(Precision::Q8_0),
+        _ => None,
+    }
+}
+
+pub fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::Stored => "stored",
+        Precision::F32 => "f32",
+        Precision::F16 => "f16",
+        Precision::Q8_0 => "q8_0",
+    }
+}
+
+pub fn page_config(query: &[(String, String)]) -> PageConfig {
+    let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
+    let mut warning = None;
+    let precision = match get("precision") {
+        None => Precision::Stored,
+        Some(p) => parse_precision(&p).unwrap_or_else(|| {
+            warning = Some(format!("Unknown precision \"{p}\" in the address: using the file's own (stored). Use stored, f32, f16 or q8_0."));
+            Precision::Stored
+        }),
+    };
+    PageConfig {
+        hub: get("hub").filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_HUB.into()),
+        foundation: match get("foundation") {
+            None => Some(DEFAULT_FOUNDATION.into()),
+            Some(f) if f.is_empty() => None,
+            Some(f) => Some(f),
+        },
+        instruct: get("instruct").filter(|i| !i.is_empty()).unwrap_or_else(|| DEFAULT_INSTRUCT.into()),
+        question: get("q").filter(|q| !q.is_empty()).unwrap_or_else(|| DEFAULT_QUESTION.into()),
+        precision,
+        warning,
+    }
+}
+
+/// A piece of a prompt: plain text, or a special token such as `<|im_start|>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub text: String,
+    pub special: bool,
+}
+
+/// Splits `prompt` at every occurrence of one of `specials` (longest first).
+pub fn split_special(prompt: &str, specials: &[String]) -> Vec<Segment> {
+    let mut specials: Vec<&str> = specials.iter().map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
+    specials.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out: Vec<Segment> = vec![];
+    let mut plain = String::new();
+    let mut rest = prompt;
+    while !rest.is_empty() {
+        if let Some(s) = specials.iter().find(|s| rest.starts_with(**s)) {
+            if !plain.is_empty() {
+                out.push(Segment { text: std::mem::take(&mut plain), special: false });
+            }
+            out.push(Segment { text: s.to_string(), special: true });
+            rest = &rest[s.len()..];
+        } else {
+            let c = rest.chars().next().expect("not empty");
+            plain.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    if !plain.is_empty() {
+        out.push(Segment { text: plain, special: false });
+    }
+    out
+}
+
+/// 1234567 -> "1.2 MB".
+pub fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.2} GB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.0} kB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+/// The line of speeds and times under an answer.
+pub fn timings_line(t: &Timings) -> String {
+    let fresh = t.prompt_tokens.saturating_sub(t.reused_tokens);
+    let prefill = if t.prefill_ms > 0.0 { fresh as f64 * 1000.0 / t.prefill_ms } else { 0.0 };
+    let decode_n = t.generated_tokens.saturating_sub(1);
+    let decode = if t.decode_ms > 0.0 { decode_n as f64 * 1000.0 / t.decode_ms } else { 0.0 };
+    let reused = if t.reused_tokens > 0 { format!(", {} re-used from the cache", t.reused_tokens) } else { String::new() };
+    format!(
+        "prompt: {} tokens{reused}, read in {:.0} ms ({:.0} tok/s) · answer: {} tokens, {:.1} tok/s ({:.0} ms)",
+        t.prompt_tokens, t.prefill_ms, prefill, t.generated_tokens, decode, t.decode_ms
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn query() {
+        let c = page_config(&q(&[]));
+        assert_eq!(c.hub, DEFAULT_HUB);
+        assert_eq!(c.foundation.as_deref(), Some(DEFAULT_FOUNDATION));
+        assert_eq!(c.precision, Precision::Stored);
+        let c = page_config(&q(&[("hub", "http://h"), ("foundation", ""), ("precision", "F32"), ("q", "Hi")]));
+        assert_eq!((c.hub.as_str(), c.foundation, c.precision, c.question.as_str()), ("http://h", None, Precision::F32, "Hi"));
+        assert!(page_config(&q(&[("precision", "f8")])).warning.is_some());
+    }
+
+    #[test]
+    fn specials() {
+        let s = split_special("<|im_start|>user\nHi<|im_end|>\n", &["<|im_start|>".into(), "<|im_end|>".into()]);
+        let texts: Vec<(&str, bool)> = s.iter().map(|s| (s.text.as_str(), s.special)).collect();
+        assert_eq!(texts, vec![("<|im_start|>", true), ("user\nHi", false), ("<|im_end|>", true), ("\n", false)]);
+    }
+}

@@ -1,0 +1,606 @@
+//! The components, top to bottom as the page shows them: header and model
+//! status, the question box, settings, the four tabs and their panels.
+//! Model output and templates are untrusted: always text nodes, never HTML.
+
+use leptos::ev::KeyboardEvent;
+use leptos::prelude::*;
+
+use super::bridge;
+use super::state::{Answer, AppState, LoadPhase, ModelStatus, Phase, Tab};
+use super::text::{self, page_config, split_special, PRESETS};
+use crate::protocol::Slot;
+
+fn state() -> AppState {
+    expect_context::<AppState>()
+}
+
+fn query_pairs() -> Vec<(String, String)> {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return vec![] };
+    let mut out = vec![];
+    for k in ["hub", "foundation", "instruct", "q", "precision"] {
+        if let Some(v) = params.get(k) {
+            out.push((k.to_string(), v));
+        }
+    }
+    out
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::new(page_config(&query_pairs()));
+    provide_context(state);
+    bridge::start(state);
+    view! {
+        <header class="top">
+            <h1>"One question, three answers"</h1>
+            <p class="lede">
+                "The same small model family (SmolLM2-135M) asked the same question three ways, "
+                "running on your own computer inside this page. Nothing you type leaves your browser."
+            </p>
+        </header>
+        <Notice/>
+        <ModelPanel/>
+        <QuestionBox/>
+        <SettingsPanel/>
+        <Tabs/>
+        <footer class="foot">"Models run in a web worker with candle (Rust → WebAssembly)."</footer>
+    }
+}
+
+#[component]
+fn Notice() -> impl IntoView {
+    let s = state();
+    move || {
+        s.notice.get().map(|n| {
+            view! {
+                <div class="notice" role="status" data-testid="notice">
+                    <span>{n}</span>
+                    <button class="link" on:click=move |_| s.notice.set(None) aria-label="Dismiss">"×"</button>
+                </div>
+            }
+        })
+    }
+}
+
+#[component]
+fn ModelPanel() -> impl IntoView {
+    let s = state();
+    view! {
+        <section class="models" aria-label="Model status">
+            <ModelRow label="Instruct / chat model" status=s.instruct_model slot=Slot::Instruct/>
+            <ModelRow label="Foundation model" status=s.foundation_model slot=Slot::Foundation/>
+        </section>
+    }
+}
+
+#[component]
+fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, slot: Slot) -> impl IntoView {
+    let testid = match slot {
+        Slot::Foundation => "model-foundation",
+        Slot::Instruct => "model-instruct",
+    };
+    let phase_words = move || {
+        status.with(|m| match &m.phase {
+            LoadPhase::Idle => "waiting".to_string(),
+            LoadPhase::None => "none set (add ?foundation=owner/name to the address)".to_string(),
+            LoadPhase::Downloading => "downloading…".to_string(),
+            LoadPhase::Preparing => "preparing the weights…".to_string(),
+            LoadPhase::Ready { weight_bytes, load_ms } => {
+                format!("ready ({} of weights, loaded in {:.1} s)", text::bytes(*weight_bytes), load_ms / 1000.0)
+            }
+            LoadPhase::Failed(e) => format!("failed: {e}"),
+        })
+    };
+    let phase_class = move || {
+        status.with(|m| match m.phase {
+            LoadPhase::Ready { .. } => "model ready",
+            LoadPhase::Failed(_) => "model failed",
+            _ => "model",
+        })
+    };
+    view! {
+        <div class=phase_class data-testid=testid>
+            <div class="model-head">
+                <strong>{label}</strong>
+                " "
+                <code class="spec">{move || status.with(|m| m.spec.clone())}</code>
+                " — "
+                <span class="phase" data-testid="model-phase">{phase_words}</span>
+            </div>
+            <ul class="files">
+                {move || {
+                    status
+                        .get()
+                        .files
+                        .into_iter()
+                        .map(|f| {
+                            let total = f.total.unwrap_or(0).max(f.done);
+                            let words = match f.total {
+                                Some(t) => format!("{} / {}", text::bytes(f.done), text::bytes(t)),
+                                None => format!("{} (size unknown)", text::bytes(f.done)),
+                            };
+                            view! {
+                                <li data-testid="file-progress">
+                                    <span class="file">{f.file.clone()}</span>
+                                    <progress max=total.max(1).to_string() value=f.done.to_string()></progress>
+                                    <span class="bytes" data-done=f.done.to_string() data-total=total.to_string()>{words}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        </div>
+    }
+}
+
+#[component]
+fn QuestionBox() -> impl IntoView {
+    let s = state();
+    let on_key = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
+            ev.prevent_default();
+            bridge::ask(s);
+        }
+    };
+    view! {
+        <section class="ask" aria-label="Question">
+            <label for="question">"Your question"</label>
+            <textarea
+                id="question"
+                data-testid="question"
+                rows="2"
+                prop:value=move || s.question.get()
+                on:input=move |ev| s.question.set(event_target_value(&ev))
+                on:keydown=on_key
+            ></textarea>
+            <div class="presets" role="group" aria-label="Example questions">
+                {PRESETS
+                    .iter()
+                    .map(|p| {
+                        let p = *p;
+                        view! { <button class="chip" on:click=move |_| s.question.set(p.to_string())>{p}</button> }
+                    })
+                    .collect_view()}
+            </div>
+            <div class="actions">
+                <button class="primary" data-testid="ask" on:click=move |_| bridge::ask(s)>"Ask"</button>
+                <button data-testid="stop" on:click=move |_| bridge::stop() disabled=move || !s.any_busy()>"Stop"</button>
+                <span class="hint">"Ctrl+Enter asks too."</span>
+            </div>
+        </section>
+    }
+}
+
+fn num_input<T: std::str::FromStr + ToString + Copy + Send + Sync + 'static>(
+    label: &'static str,
+    id: &'static str,
+    step: &'static str,
+    get: impl Fn(&super::state::Settings) -> T + Copy + Send + Sync + 'static,
+    set: impl Fn(&mut super::state::Settings, T) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let s = state();
+    view! {
+        <label class="setting" for=id>
+            <span>{label}</span>
+            <input
+                id=id
+                type="number"
+                step=step
+                prop:value=move || s.settings.with(|x| get(x).to_string())
+                on:change=move |ev| {
+                    if let Ok(v) = event_target_value(&ev).trim().parse::<T>() {
+                        s.settings.update(|x| set(x, v));
+                    }
+                }
+            />
+        </label>
+    }
+}
+
+#[component]
+fn SettingsPanel() -> impl IntoView {
+    let s = state();
+    let on_precision = move |ev| {
+        if let Some(p) = text::parse_precision(&event_target_value(&ev)) {
+            s.settings.update(|x| x.precision = p);
+            bridge::load_models(s);
+        }
+    };
+    view! {
+        <details class="settings">
+            <summary>"Settings"</summary>
+            <div class="grid">
+                {num_input("max_new_tokens", "max-new-tokens", "1", |x| x.max_new_tokens, |x, v| x.max_new_tokens = v)}
+                {num_input("max_new_tokens (follow-up)", "follow-up-max", "1", |x| x.follow_up_max_new_tokens, |x, v| x.follow_up_max_new_tokens = v)}
+                <label class="setting check" for="do-sample">
+                    <input
+                        id="do-sample"
+                        type="checkbox"
+                        prop:checked=move || s.settings.with(|x| x.do_sample)
+                        on:change=move |ev| s.settings.update(|x| x.do_sample = event_target_checked(&ev))
+                    />
+                    <span>"do_sample (off: always the most likely token)"</span>
+                </label>
+                {num_input("temperature", "temperature", "0.1", |x| x.temperature, |x, v| x.temperature = v)}
+                {num_input("top-p", "top-p", "0.05", |x| x.top_p, |x, v| x.top_p = v)}
+                {num_input("top-k (0 = off)", "top-k", "1", |x| x.top_k, |x, v| x.top_k = v)}
+                {num_input("repetition penalty", "repetition-penalty", "0.05", |x| x.repetition_penalty, |x, v| x.repetition_penalty = v)}
+                {num_input("seed", "seed", "1", |x| x.seed, |x, v| x.seed = v)}
+                <label class="setting" for="precision">
+                    <span>"precision (reloads the models)"</span>
+                    <select id="precision" on:change=on_precision>
+                        {[("stored", "as stored in the file"), ("f32", "f32"), ("f16", "f16"), ("q8_0", "Q8_0")]
+                            .into_iter()
+                            .map(|(v, l)| {
+                                view! {
+                                    <option
+                                        value=v
+                                        selected=move || s.settings.with(|x| text::precision_name(x.precision) == v)
+                                    >
+                                        {l}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+            </div>
+            <p class="small">
+                "Greedy decoding (do_sample off) gives the same answer every time. Changing precision re-reads the weights: "
+                "quantization can change an answer."
+            </p>
+        </details>
+    }
+}
+
+#[component]
+fn Tabs() -> impl IntoView {
+    let s = state();
+    let focus = |t: Tab| {
+        if let Some(el) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.get_element_by_id(&format!("tab-{}", t.id()))) {
+            use wasm_bindgen::JsCast;
+            let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
+    };
+    let on_key = move |ev: KeyboardEvent| {
+        let i = Tab::ALL.iter().position(|t| *t == s.tab.get_untracked()).unwrap_or(0);
+        let n = Tab::ALL.len();
+        let next = match ev.key().as_str() {
+            "ArrowRight" => (i + 1) % n,
+            "ArrowLeft" => (i + n - 1) % n,
+            "Home" => 0,
+            "End" => n - 1,
+            _ => return,
+        };
+        ev.prevent_default();
+        s.tab.set(Tab::ALL[next]);
+        focus(Tab::ALL[next]);
+    };
+    view! {
+        <div class="tabs">
+            <div role="tablist" aria-label="Three answers and the prompt" on:keydown=on_key>
+                {Tab::ALL
+                    .into_iter()
+                    .map(|t| {
+                        view! {
+                            <button
+                                role="tab"
+                                id=format!("tab-{}", t.id())
+                                aria-controls=format!("panel-{}", t.id())
+                                aria-selected=move || if s.tab.get() == t { "true" } else { "false" }
+                                tabindex=move || if s.tab.get() == t { "0" } else { "-1" }
+                                on:click=move |_| s.tab.set(t)
+                            >
+                                {t.label()}
+                                <TabBusy tab=t/>
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            {Tab::ALL
+                .into_iter()
+                .map(|t| {
+                    view! {
+                        <section
+                            role="tabpanel"
+                            id=format!("panel-{}", t.id())
+                            aria-labelledby=format!("tab-{}", t.id())
+                            hidden=move || s.tab.get() != t
+                            tabindex="0"
+                        >
+                            {match t {
+                                Tab::Foundation => view! { <FoundationPanel/> }.into_any(),
+                                Tab::Instruct => view! { <InstructPanel/> }.into_any(),
+                                Tab::Chat => view! { <ChatPanel/> }.into_any(),
+                                Tab::Prompt => view! { <PromptPanel/> }.into_any(),
+                            }}
+                        </section>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+}
+
+/// A dot on a tab while its answer streams.
+#[component]
+fn TabBusy(tab: Tab) -> impl IntoView {
+    let s = state();
+    let busy = move || match tab {
+        Tab::Foundation => s.foundation.with(|a| a.phase.busy()),
+        Tab::Instruct => s.instruct.with(|a| a.phase.busy()),
+        Tab::Chat => s.chat.with(|c| c.iter().any(|t| t.answer.phase.busy())),
+        Tab::Prompt => false,
+    };
+    move || busy().then(|| view! { <span class="dot" aria-label="writing"></span> })
+}
+
+/// The status, text, ending words and timings of one answer.
+#[component]
+fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<String>>) -> impl IntoView {
+    let phase_words = move || {
+        answer.with(|a| match &a.phase {
+            Phase::Waiting => Some("Waiting for the model…".to_string()),
+            Phase::Reading => Some("Reading the prompt…".to_string()),
+            _ => None,
+        })
+    };
+    let ids = move || answer.with(|a| a.tokens.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(","));
+    let phase_attr = move || {
+        answer.with(|a| match &a.phase {
+            Phase::Idle => "idle",
+            Phase::Waiting => "waiting",
+            Phase::Reading => "reading",
+            Phase::Streaming => "streaming",
+            Phase::Done(_) => "done",
+            Phase::Stopped => "stopped",
+            Phase::Failed(_) => "failed",
+        })
+    };
+    view! {
+        <div class="answer" data-testid="answer" data-phase=phase_attr data-token-ids=ids>
+            <p class="answer-text">
+                {move || prefix.map(|p| view! { <span class="prompt-echo">{move || p.get()}</span> })}
+                <span data-testid="answer-text">{move || answer.with(|a| a.text.clone())}</span>
+                {move || answer.with(|a| a.phase == Phase::Streaming).then(|| view! { <span class="caret" aria-hidden="true">"▍"</span> })}
+            </p>
+            {move || phase_words().map(|w| view! { <p class="muted">{w}</p> })}
+            {move || {
+                answer.with(|a| {
+                    bridge::ending_words(&a.phase, !a.text.trim().is_empty(), a.max_new_tokens)
+                        .map(|w| view! { <p class="ending" data-testid="ending">{w}</p> })
+                })
+            }}
+            {move || answer.with(|a| match &a.phase {
+                Phase::Failed(e) => Some(view! { <p class="error" role="alert">{e.clone()}</p> }),
+                _ => None,
+            })}
+            {move || answer.with(|a| a.timings.as_ref().map(|t| view! { <p class="timings" data-testid="timings">{text::timings_line(t)}</p> }))}
+        </div>
+    }
+}
+
+#[component]
+fn FoundationPanel() -> impl IntoView {
+    let s = state();
+    let show = RwSignal::new(false);
+    let answer: Signal<Answer> = s.foundation.into();
+    let prefix = Signal::derive(move || s.foundation.with(|a| if a.job.is_some() { a.prompt.clone() } else { String::new() }));
+    let model_problem = move || {
+        s.foundation_model.with(|m| match &m.phase {
+            LoadPhase::None => Some("No foundation model is set, so this tab has no answer; the other tabs still work.".to_string()),
+            LoadPhase::Failed(e) => Some(format!("The foundation model could not be loaded, so this tab has no answer (the other tabs still work): {e}")),
+            _ => None,
+        })
+    };
+    view! {
+        <p class="explain">
+            "A foundation (base) model was only ever trained to continue text. It gets your question as a raw string, "
+            "with no special tokens, and writes what usually comes next on the internet: often more questions, not an answer. "
+            "The grey text is the prompt; the rest is the model's."
+        </p>
+        {move || model_problem().map(|p| view! { <p class="error" role="alert" data-testid="foundation-problem">{p}</p> })}
+        <AnswerBody answer=answer prefix=prefix/>
+        <label class="toggle">
+            <input type="checkbox" data-testid="toggle-candidates" prop:checked=move || show.get() on:change=move |ev| show.set(event_target_checked(&ev))/>
+            " Show the top candidates for each token (why it wrote this)"
+        </label>
+        {move || {
+            show.get()
+                .then(|| {
+                    view! {
+                        <ol class="candidates" data-testid="candidates">
+                            {move || {
+                                s.foundation
+                                    .with(|a| a.tokens.clone())
+                                    .into_iter()
+                                    .map(|t| {
+                                        view! {
+                                            <li>
+                                                <code class="tok">{format!("{:?}", t.text)}</code>
+                                                <span class="cands">
+                                                    {t
+                                                        .candidates
+                                                        .into_iter()
+                                                        .map(|c| {
+                                                            let chosen = c.id == t.id;
+                                                            view! {
+                                                                <span class="cand" class:chosen=chosen>
+                                                                    <code>{format!("{:?}", c.text)}</code>
+                                                                    {format!(" {:.1}%", c.prob * 100.0)}
+                                                                </span>
+                                                            }
+                                                        })
+                                                        .collect_view()}
+                                                </span>
+                                            </li>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </ol>
+                    }
+                })
+        }}
+    }
+}
+
+#[component]
+fn InstructPanel() -> impl IntoView {
+    let s = state();
+    view! {
+        <p class="explain">
+            "An instruct model is the same base model fine-tuned on request → response pairs. It only behaves when the "
+            "question is wrapped in the chat template it was trained on (see the Prompt tab); then it answers and stops."
+        </p>
+        <AnswerBody answer=s.instruct.into()/>
+    }
+}
+
+#[component]
+fn ChatPanel() -> impl IntoView {
+    let s = state();
+    let busy = move || s.chat.with(|c| c.iter().any(|t| t.answer.phase.busy()));
+    let on_key = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() {
+            ev.prevent_default();
+            if !busy() {
+                bridge::follow_up(s);
+            }
+        }
+    };
+    view! {
+        <p class="explain">
+            "A chat model is usually the very same instruct weights, driven with a growing list of role-tagged messages. "
+            "Every turn sends the whole history, so a vague follow-up (\"there\") is understood. "
+            "The worker re-uses what it already computed for the earlier turns (its KV cache)."
+        </p>
+        <details class="system">
+            <summary>"System prompt"</summary>
+            <textarea
+                data-testid="system-prompt"
+                rows="2"
+                placeholder="Empty: the template's own default (for SmolLM2: “You are a helpful AI assistant named SmolLM, trained by Hugging Face”)."
+                prop:value=move || s.system_prompt.get()
+                on:input=move |ev| s.system_prompt.set(event_target_value(&ev))
+            ></textarea>
+        </details>
+        <ol class="bubbles" data-testid="chat">
+            {move || {
+                let n = s.chat.with(|c| c.len());
+                (0..n)
+                    .map(|i| {
+                        let user = move || s.chat.with(|c| c.get(i).map(|t| t.user.clone()).unwrap_or_default());
+                        let answer = Signal::derive(move || s.chat.with(|c| c.get(i).map(|t| t.answer.clone()).unwrap_or_default()));
+                        view! {
+                            <li class="bubble user" data-testid="chat-user">{user}</li>
+                            <li class="bubble assistant" data-testid="chat-assistant">
+                                <AnswerBody answer=answer/>
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </ol>
+        {move || s.chat.with(|c| c.is_empty()).then(|| view! { <p class="muted">"Press Ask to start the conversation."</p> })}
+        <div class="follow-up">
+            <label for="follow-up">"Follow-up"</label>
+            <input
+                id="follow-up"
+                data-testid="follow-up"
+                type="text"
+                prop:value=move || s.follow_up.get()
+                on:input=move |ev| s.follow_up.set(event_target_value(&ev))
+                on:keydown=on_key
+            />
+            <button
+                class="primary"
+                data-testid="send-follow-up"
+                disabled=move || busy() || s.chat.with(|c| c.is_empty())
+                on:click=move |_| bridge::follow_up(s)
+            >
+                "Send"
+            </button>
+            <button data-testid="reset-chat" on:click=move |_| bridge::reset_chat(s)>"Reset"</button>
+        </div>
+    }
+}
+
+#[component]
+fn PromptPanel() -> impl IntoView {
+    let s = state();
+    let show_tokens = RwSignal::new(false);
+    let instruct: Signal<Answer> = s.instruct.into();
+    let last_chat = Signal::derive(move || s.chat.with(|c| c.last().map(|t| t.answer.clone()).unwrap_or_default()));
+    view! {
+        <p class="explain">
+            "This is exactly the string the instruct and chat model receive. The highlighted control tokens such as "
+            <code>"<|im_start|>"</code>
+            " are single tokens the template adds; you never type them. The foundation model gets only your raw question."
+        </p>
+        <label class="toggle">
+            <input type="checkbox" data-testid="toggle-tokens" prop:checked=move || show_tokens.get() on:change=move |ev| show_tokens.set(event_target_checked(&ev))/>
+            " Show the token pieces with their ids"
+        </label>
+        <h3>"Instruct prompt"</h3>
+        <PromptView answer=instruct show_tokens=show_tokens testid="prompt-instruct"/>
+        <h3>"Chat prompt (latest turn)"</h3>
+        <PromptView answer=last_chat show_tokens=show_tokens testid="prompt-chat"/>
+    }
+}
+
+#[component]
+fn PromptView(answer: Signal<Answer>, show_tokens: RwSignal<bool>, testid: &'static str) -> impl IntoView {
+    view! {
+        <div data-testid=testid>
+            {move || {
+                answer.with(|a| {
+                    if a.prompt.is_empty() {
+                        return view! { <p class="muted">"Press Ask to see the prompt."</p> }.into_any();
+                    }
+                    if show_tokens.get() {
+                        let n = a.prompt_tokens.len();
+                        return view! {
+                            <p class="small">{format!("{n} tokens")}</p>
+                            <div class="pieces" data-testid="token-pieces">
+                                {a.prompt_tokens
+                                    .iter()
+                                    .map(|t| {
+                                        view! {
+                                            <span class="piece" class:special=t.special>
+                                                <span class="piece-text">{t.piece.replace('\n', "↵")}</span>
+                                                <sub>{t.id}</sub>
+                                            </span>
+                                        }
+                                    })
+                                    .collect_view()}
+                            </div>
+                        }
+                            .into_any();
+                    }
+                    let mut specials: Vec<String> = a.prompt_tokens.iter().filter(|t| t.special).map(|t| t.piece.clone()).collect();
+                    specials.sort();
+                    specials.dedup();
+                    view! {
+                        <pre class="prompt">
+                            {split_special(&a.prompt, &specials)
+                                .into_iter()
+                                .map(|seg| {
+                                    if seg.special {
+                                        view! { <mark class="special">{seg.text}</mark> }.into_any()
+                                    } else {
+                                        view! { <span>{seg.text}</span> }.into_any()
+                                    }
+                                })
+                                .collect_view()}
+                        </pre>
+                    }
+                        .into_any()
+                })
+            }}
+        </div>
+    }
+}

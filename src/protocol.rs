@@ -1,0 +1,161 @@
+//! The page <-> worker boundary: the only messages that cross it, one enum
+//! each way, named fields, sent as JSON strings through `postMessage`. This is
+//! the one file of the page/worker side that derives serde. It re-uses the
+//! engine's plain data types (settings, timings, candidates), never its code,
+//! so the page's wasm does not carry candle.
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::engine::{Candidate, Message, Precision, SamplingSettings, StopReason, Timings};
+
+/// Which of the two loaded models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Slot {
+    Foundation,
+    Instruct,
+}
+
+/// Which tab an answer belongs to (Foundation runs on the foundation slot,
+/// Instruct and Chat on the instruct slot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Foundation,
+    Instruct,
+    Chat,
+}
+
+impl Mode {
+    pub fn slot(self) -> Slot {
+        match self {
+            Mode::Foundation => Slot::Foundation,
+            Mode::Instruct | Mode::Chat => Slot::Instruct,
+        }
+    }
+}
+
+/// Where a model comes from: `{hub}/{repo}/resolve/main/{file}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelSource {
+    /// Base URL of a Hugging Face-style hub, e.g. `https://huggingface.co`.
+    pub hub: String,
+    /// `owner/name` (a checkpoint repo) or `owner/name/file.gguf` (one GGUF file).
+    pub spec: String,
+}
+
+/// Page -> worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// (Re)load both models; drops whatever was loaded and any queued jobs.
+    /// `foundation: None` means "no foundation model" (its tab says so).
+    Load { foundation: Option<ModelSource>, instruct: ModelSource, precision: Precision },
+    /// Generate one answer. Jobs run one after the other, in order.
+    Ask {
+        job: u64,
+        mode: Mode,
+        /// Foundation/Instruct: the question. Chat: ignored (see `messages`).
+        question: String,
+        /// Chat only: the whole conversation so far, system prompt first if any,
+        /// ending with the user's new message.
+        messages: Vec<Message>,
+        settings: SamplingSettings,
+    },
+    /// Stop the running job and drop every queued one.
+    Stop,
+}
+
+/// One token of a prompt, for the Prompt tab's token view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptToken {
+    pub id: u32,
+    pub piece: String,
+    pub special: bool,
+}
+
+/// Worker -> page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker's wasm is running and listening.
+    Ready,
+    /// Download progress of one file (`total: None` when the size is unknown).
+    Progress { slot: Slot, file: String, done: u64, total: Option<u64> },
+    /// Files fetched; the weights are being prepared.
+    Preparing { slot: Slot },
+    /// A model is ready to answer.
+    Loaded { slot: Slot, spec: String, weight_bytes: u64, load_ms: f64 },
+    /// A model could not be fetched or loaded: `message` says which file and why.
+    LoadFailed { slot: Slot, message: String },
+    /// A job started: the exact prompt string and its tokens.
+    Started { job: u64, mode: Mode, prompt: String, tokens: Vec<PromptToken> },
+    /// One generated token (`text` may be empty mid-character).
+    Token { job: u64, id: u32, text: String, candidates: Vec<Candidate> },
+    /// A job ended. `stop_reason: None` means it was stopped by the user.
+    /// `reply` is the decoded answer without special tokens (what the chat
+    /// history keeps, as transformers' pipeline does).
+    Done { job: u64, stop_reason: Option<StopReason>, timings: Timings, token_ids: Vec<u32>, reply: String },
+    /// A job failed.
+    Failed { job: u64, message: String },
+}
+
+impl ToWorker {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+    pub fn from_json(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| format!("bad message to the worker: {e}"))
+    }
+}
+
+impl FromWorker {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("plain data serializes")
+    }
+    pub fn from_json(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| format!("bad message from the worker: {e}"))
+    }
+}
+
+/// The files to fetch for a model spec, and the repo they live in.
+/// `owner/name/file.gguf` -> one GGUF file; `owner/name` -> a checkpoint.
+pub fn parse_spec(spec: &str) -> Result<(String, Option<String>), String> {
+    let spec = spec.trim().trim_matches('/');
+    let parts: Vec<&str> = spec.split('/').collect();
+    match parts.as_slice() {
+        [owner, name] if !owner.is_empty() && !name.is_empty() => Ok((spec.to_string(), None)),
+        [owner, name, rest @ ..] if !rest.is_empty() && spec.to_ascii_lowercase().ends_with(".gguf") => {
+            Ok((format!("{owner}/{name}"), Some(rest.join("/"))))
+        }
+        _ => Err(format!(
+            "\"{spec}\" is not a model: use a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf for one GGUF file"
+        )),
+    }
+}
+
+/// `{hub}/{repo}/resolve/main/{file}`.
+pub fn file_url(hub: &str, repo: &str, file: &str) -> String {
+    format!("{}/{}/resolve/main/{}", hub.trim_end_matches('/'), repo, file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        assert_eq!(parse_spec("a/b").unwrap(), ("a/b".into(), None));
+        assert_eq!(parse_spec("a/b/c.gguf").unwrap(), ("a/b".into(), Some("c.gguf".into())));
+        assert!(parse_spec("a").is_err());
+        assert_eq!(file_url("http://x/hub/", "a/b", "c.gguf"), "http://x/hub/a/b/resolve/main/c.gguf");
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = ToWorker::Stop;
+        assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
+        let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2) };
+        assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
+    }
+}

@@ -1,0 +1,374 @@
+//! The web worker: the engine's only home in the browser. It fetches the model
+//! files itself ([`fetch`]), loads them with the engine, and drives generation
+//! one token per tick, yielding a macrotask between tokens so a `Stop` (or any
+//! message) is handled promptly. It speaks only [`crate::protocol`].
+//!
+//! State lives in one thread-local; message handlers and the two async loops
+//! (loading, generating) take short borrows of it and never across an await.
+
+mod fetch;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::engine::llm::shards_from_index;
+use crate::engine::modes::{foundation_prompt, instruct_prompt};
+use crate::engine::{CheckpointFiles, LanguageModel, ModelFiles, Step};
+use crate::protocol::{parse_spec, FromWorker, Message, Mode, ModelSource, Precision, PromptToken, SamplingSettings, Slot, ToWorker};
+
+type Model = Rc<RefCell<LanguageModel>>;
+
+#[derive(Clone)]
+enum SlotState {
+    /// No model asked for (or not yet).
+    Empty,
+    Loading,
+    Ready(Model),
+    Failed(String),
+}
+
+struct Job {
+    job: u64,
+    mode: Mode,
+    question: String,
+    messages: Vec<Message>,
+    settings: SamplingSettings,
+}
+
+struct State {
+    foundation: SlotState,
+    instruct: SlotState,
+    queue: VecDeque<Job>,
+    /// A generation loop is running.
+    running: bool,
+    /// Set by `Stop`: the running job ends at its next tick.
+    stop: bool,
+    /// Bumped by every `Load`: loads and jobs of an older epoch give up.
+    epoch: u64,
+}
+
+impl State {
+    fn slot(&self, slot: Slot) -> &SlotState {
+        match slot {
+            Slot::Foundation => &self.foundation,
+            Slot::Instruct => &self.instruct,
+        }
+    }
+    fn slot_mut(&mut self, slot: Slot) -> &mut SlotState {
+        match slot {
+            Slot::Foundation => &mut self.foundation,
+            Slot::Instruct => &mut self.instruct,
+        }
+    }
+}
+
+thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State {
+        foundation: SlotState::Empty,
+        instruct: SlotState::Empty,
+        queue: VecDeque::new(),
+        running: false,
+        stop: false,
+        epoch: 0,
+    });
+    /// Resolvers waiting for the next macrotask (see [`yield_now`]).
+    static YIELDS: RefCell<Option<(web_sys::MessagePort, Rc<RefCell<VecDeque<js_sys::Function>>>)>> = const { RefCell::new(None) };
+}
+
+fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
+    STATE.with(|s| f(&mut s.borrow_mut()))
+}
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+pub(crate) fn post(msg: &FromWorker) {
+    // Posting a string cannot fail in a dedicated worker.
+    let _ = scope().post_message(&JsValue::from_str(&msg.to_json()));
+}
+
+/// Entry point (from `src/bin/worker.rs`): listen for `ToWorker` messages.
+pub fn start() {
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
+        let Some(text) = ev.data().as_string() else { return };
+        match ToWorker::from_json(&text) {
+            Ok(msg) => handle(msg),
+            Err(e) => web_sys::console::error_1(&e.into()),
+        }
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+    post(&FromWorker::Ready);
+}
+
+fn handle(msg: ToWorker) {
+    match msg {
+        ToWorker::Load { foundation, instruct, precision } => {
+            let epoch = with_state(|s| {
+                s.epoch += 1;
+                s.stop = s.running;
+                s.foundation = if foundation.is_some() { SlotState::Loading } else { SlotState::Empty };
+                s.instruct = SlotState::Loading;
+                s.epoch
+            });
+            drop_queue();
+            spawn_local(load_all(epoch, foundation, instruct, precision));
+        }
+        ToWorker::Ask { job, mode, question, messages, settings } => {
+            with_state(|s| s.queue.push_back(Job { job, mode, question, messages, settings }));
+            kick();
+        }
+        ToWorker::Stop => {
+            with_state(|s| s.stop = s.running);
+            drop_queue();
+        }
+    }
+}
+
+/// Ends every queued (not yet started) job as stopped.
+fn drop_queue() {
+    let dropped: Vec<Job> = with_state(|s| s.queue.drain(..).collect());
+    for j in dropped {
+        post(&FromWorker::Done { job: j.job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new() });
+    }
+}
+
+/// Starts the generation loop if it is idle and there is work.
+fn kick() {
+    let start = with_state(|s| {
+        if s.running || s.queue.is_empty() {
+            return false;
+        }
+        s.running = true;
+        true
+    });
+    if start {
+        spawn_local(run_queue());
+    }
+}
+
+async fn run_queue() {
+    loop {
+        // The next job, unless its model is still loading (then wait for `kick`).
+        let next = with_state(|s| {
+            let slot = s.queue.front()?.mode.slot();
+            if matches!(s.slot(slot), SlotState::Loading) {
+                return None;
+            }
+            let job = s.queue.pop_front()?;
+            s.stop = false;
+            Some((job, s.slot(slot).clone(), s.epoch))
+        });
+        let Some((job, slot_state, epoch)) = next else { break };
+        let id = job.job;
+        let result = match slot_state {
+            SlotState::Ready(model) => run_job(&model, job, epoch).await,
+            SlotState::Failed(why) => Err(format!("The {} model is not available: {why}", slot_name(job.mode.slot()))),
+            SlotState::Empty => Err(match job.mode.slot() {
+                Slot::Foundation => "No foundation model is set (the `foundation` setting is empty), so there is no foundation answer.".to_string(),
+                Slot::Instruct => "No instruct model is loaded yet.".to_string(),
+            }),
+            SlotState::Loading => unreachable!("checked above"),
+        };
+        if let Err(message) = result {
+            post(&FromWorker::Failed { job: id, message });
+        }
+    }
+    with_state(|s| s.running = false);
+}
+
+fn slot_name(slot: Slot) -> &'static str {
+    match slot {
+        Slot::Foundation => "foundation",
+        Slot::Instruct => "instruct",
+    }
+}
+
+/// Runs one answer to its end, one token per macrotask.
+async fn run_job(model: &Model, job: Job, epoch: u64) -> Result<(), String> {
+    let Job { job, mode, question, messages, settings } = job;
+    let err = |e: crate::engine::EngineError| e.to_string();
+    let (prompt, tokens) = {
+        let m = model.borrow();
+        let prompt = match mode {
+            Mode::Foundation => foundation_prompt(&question),
+            Mode::Instruct => instruct_prompt(&m, &question).map_err(err)?,
+            Mode::Chat => m.chat_prompt(&messages, true).map_err(err)?,
+        };
+        let ids = m.tokenizer.encode(&prompt).map_err(err)?;
+        let tokens = ids
+            .iter()
+            .map(|&id| PromptToken { id, piece: m.tokenizer.piece(id), special: m.tokenizer.is_special(id) })
+            .collect();
+        (prompt, tokens)
+    };
+    post(&FromWorker::Started { job, mode, prompt: prompt.clone(), tokens });
+    yield_now().await;
+    let stopped = || with_state(|s| s.stop || s.epoch != epoch);
+    if stopped() {
+        post(&FromWorker::Done { job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new() });
+        return Ok(());
+    }
+    let mut g = model.borrow_mut().start(&prompt, settings).map_err(err)?;
+    loop {
+        yield_now().await;
+        let reason = if stopped() {
+            None
+        } else {
+            match model.borrow_mut().next_token(&mut g).map_err(err)? {
+                Step::Token { id, text, candidates } => {
+                    post(&FromWorker::Token { job, id, text, candidates });
+                    continue;
+                }
+                Step::Done(reason) => Some(reason),
+            }
+        };
+        let m = model.borrow();
+        let reply = m.tokenizer.decode(g.generated_ids(), true).map_err(err)?;
+        post(&FromWorker::Done {
+            job,
+            stop_reason: reason,
+            timings: g.timings().clone(),
+            token_ids: g.generated_ids().to_vec(),
+            reply,
+        });
+        return Ok(());
+    }
+}
+
+/// Lets the event loop run (one macrotask) so incoming messages are handled.
+/// A MessageChannel round trip: unlike `setTimeout(0)` it is not clamped to 4 ms.
+async fn yield_now() {
+    let (port, waiting) = YIELDS.with(|y| {
+        y.borrow_mut()
+            .get_or_insert_with(|| {
+                let channel = web_sys::MessageChannel::new().expect("MessageChannel exists in workers");
+                let waiting: Rc<RefCell<VecDeque<js_sys::Function>>> = Rc::default();
+                let w = waiting.clone();
+                let on_message = Closure::<dyn FnMut()>::new(move || {
+                    if let Some(resolve) = w.borrow_mut().pop_front() {
+                        let _ = resolve.call0(&JsValue::NULL);
+                    }
+                });
+                channel.port1().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                on_message.forget();
+                (channel.port2(), waiting)
+            })
+            .clone()
+    });
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        waiting.borrow_mut().push_back(resolve);
+        let _ = port.post_message(&JsValue::NULL);
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+async fn load_all(epoch: u64, foundation: Option<ModelSource>, instruct: ModelSource, precision: Precision) {
+    let current = || with_state(|s| s.epoch == epoch);
+    let state = match load_model(Slot::Instruct, &instruct, precision, &current).await {
+        Ok(Some(m)) => SlotState::Ready(m),
+        Ok(None) => return,
+        Err(e) => SlotState::Failed(e),
+    };
+    if !current() {
+        return;
+    }
+    with_state(|s| s.instruct = state.clone());
+    kick();
+    let Some(foundation) = foundation else {
+        kick();
+        return;
+    };
+    // The same file for both: one copy in memory (the KV cache follows the prompt).
+    let state = match (&state, foundation == instruct) {
+        (SlotState::Ready(m), true) => {
+            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes: m.borrow().weight_bytes() as u64, load_ms: 0.0 });
+            SlotState::Ready(m.clone())
+        }
+        _ => match load_model(Slot::Foundation, &foundation, precision, &current).await {
+            Ok(Some(m)) => SlotState::Ready(m),
+            Ok(None) => return,
+            Err(e) => SlotState::Failed(e),
+        },
+    };
+    if current() {
+        with_state(|s| *s.slot_mut(Slot::Foundation) = state);
+        kick();
+    }
+}
+
+/// Fetches and loads one model. `Ok(None)`: abandoned (a newer `Load` came).
+async fn load_model(slot: Slot, source: &ModelSource, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
+    let result = fetch_and_load(slot, source, precision, current).await;
+    match &result {
+        Err(message) if current() => post(&FromWorker::LoadFailed { slot, message: message.clone() }),
+        _ => {}
+    }
+    result
+}
+
+async fn fetch_and_load(slot: Slot, source: &ModelSource, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
+    let (repo, gguf) = parse_spec(&source.spec)?;
+    let get = |file: String, optional: bool| {
+        let url = crate::protocol::file_url(&source.hub, &repo, &file);
+        async move { fetch::fetch_file(slot, &url, &file, optional).await }
+    };
+    let started = js_sys::Date::now();
+    let model = if let Some(file) = gguf {
+        let bytes = get(file, false).await?.expect("required");
+        if !current() {
+            return Ok(None);
+        }
+        post(&FromWorker::Preparing { slot });
+        yield_now().await;
+        LanguageModel::load(&ModelFiles::Gguf(&bytes), precision).map_err(|e| e.to_string())?
+    } else {
+        let config = get("config.json".into(), false).await?.expect("required");
+        let tokenizer = get("tokenizer.json".into(), false).await?.expect("required");
+        let tokenizer_config = get("tokenizer_config.json".into(), true).await?;
+        let generation_config = get("generation_config.json".into(), true).await?;
+        let shards = match get("model.safetensors".into(), true).await? {
+            Some(bytes) => vec![bytes],
+            None => {
+                let index = get("model.safetensors.index.json".into(), true).await?.ok_or_else(|| {
+                    format!("{repo} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?")
+                })?;
+                let mut shards = vec![];
+                for name in shards_from_index(&index).map_err(|e| e.to_string())? {
+                    shards.push(get(name, false).await?.expect("required"));
+                }
+                shards
+            }
+        };
+        if !current() {
+            return Ok(None);
+        }
+        post(&FromWorker::Preparing { slot });
+        yield_now().await;
+        let files = CheckpointFiles {
+            config_json: &config,
+            tokenizer_json: &tokenizer,
+            tokenizer_config_json: tokenizer_config.as_deref(),
+            generation_config_json: generation_config.as_deref(),
+            safetensors: shards.iter().map(|s| s.as_slice()).collect(),
+        };
+        LanguageModel::load(&ModelFiles::Checkpoint(files), precision).map_err(|e| e.to_string())?
+    };
+    if !current() {
+        return Ok(None);
+    }
+    post(&FromWorker::Loaded {
+        slot,
+        spec: source.spec.clone(),
+        weight_bytes: model.weight_bytes() as u64,
+        load_ms: js_sys::Date::now() - started,
+    });
+    Ok(Some(Rc::new(RefCell::new(model))))
+}

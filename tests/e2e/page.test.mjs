@@ -1,0 +1,201 @@
+// End-to-end: the release build served under a sub-path, the real test GGUF in
+// the Hub layout, the system's headless Chromium. Run by scripts/test-e2e.sh,
+// which builds, serves and passes:
+//   E2E_PAGE_URL   e.g. http://127.0.0.1:PORT/three-answers/
+//   E2E_HUB        e.g. http://127.0.0.1:PORT/hub
+//   E2E_MODEL_SPEC e.g. test/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf
+//   E2E_CLI_JSON   the native CLI's `--precision f32 --json` output for that file
+//   E2E_SCREENSHOTS folder for screenshots (default target/screenshots)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
+const PAGE_URL = env('E2E_PAGE_URL');
+const HUB = env('E2E_HUB');
+const SPEC = env('E2E_MODEL_SPEC');
+const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
+const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
+const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
+
+const url = `${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`;
+
+let browser, page;
+const consoleErrors = [];
+
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+});
+
+after(async () => {
+  if (consoleErrors.length) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
+  await browser?.close();
+});
+
+/** The ids the page shows: the CLI's, without a final end-of-text id. */
+const shownIds = (turn) => (turn.stop_reason === 'end_of_text' ? turn.token_ids.slice(0, -1) : turn.token_ids);
+
+async function answerOf(root) {
+  const answer = page.locator(root).locator('[data-testid=answer]').last();
+  return {
+    phase: await answer.getAttribute('data-phase'),
+    ids: (await answer.getAttribute('data-token-ids')).split(',').filter(Boolean).map(Number),
+    text: await answer.locator('[data-testid=answer-text]').textContent(),
+  };
+}
+
+async function waitPhase(root, phases, timeout = 240_000) {
+  await page.waitForFunction(
+    ([root, phases]) => {
+      const all = document.querySelectorAll(`${root} [data-testid=answer]`);
+      const a = all[all.length - 1];
+      return a && phases.includes(a.dataset.phase);
+    },
+    [root, phases],
+    { timeout, polling: 100 },
+  );
+}
+
+test('the page loads under the sub-path and shows model download progress', { timeout: 300_000 }, async () => {
+  await page.goto(url);
+  await page.locator('[data-testid=model-instruct] [data-testid=file-progress]').first().waitFor({ timeout: 60_000 });
+  await page.waitForFunction(() => {
+    const p = document.querySelector('[data-testid=model-instruct] [data-testid=model-phase]');
+    return p && /ready|failed/.test(p.textContent);
+  }, null, { timeout: 240_000, polling: 200 });
+  const phase = await page.locator('[data-testid=model-instruct] [data-testid=model-phase]').textContent();
+  assert.match(phase, /^ready/, `instruct model: ${phase}`);
+  const bytes = page.locator('[data-testid=model-instruct] [data-testid=file-progress] .bytes').first();
+  const done = Number(await bytes.getAttribute('data-done'));
+  const total = Number(await bytes.getAttribute('data-total'));
+  assert.ok(done > 10_000_000 && done === total, `progress ${done} / ${total}`);
+  const file = await page.locator('[data-testid=model-instruct] [data-testid=file-progress] .file').first().textContent();
+  assert.equal(file, SPEC.split('/').slice(2).join('/'));
+  assert.equal(await page.locator('progress').first().getAttribute('value'), String(done));
+});
+
+test('Ask: Foundation, Instruct and Chat equal the native CLI token for token (f32, greedy)', { timeout: 600_000 }, async () => {
+  await page.locator('[data-testid=ask]').click();
+  await waitPhase('#panel-instruct', ['done', 'failed', 'stopped']);
+  await waitPhase('#panel-chat', ['done', 'failed', 'stopped']);
+  await waitPhase('#panel-foundation', ['done', 'failed', 'stopped']);
+  for (const [name, root, want] of [
+    ['foundation', '#panel-foundation', CLI.foundation],
+    ['instruct', '#panel-instruct', CLI.instruct],
+    ['chat turn 1', '#panel-chat', CLI.chat[0]],
+  ]) {
+    const got = await answerOf(root);
+    assert.equal(got.phase, 'done', `${name} ended ${got.phase}`);
+    assert.deepEqual(got.ids, shownIds(want), `${name}: token ids`);
+    assert.equal(got.text, want.text, `${name}: text`);
+    const ending = await page.locator(root).locator('[data-testid=ending]').last().textContent().catch(() => '');
+    if (want.stop_reason === 'max_new_tokens') assert.match(ending, /Cut at max_new_tokens/);
+    assert.match(await page.locator(root).locator('[data-testid=timings]').last().textContent(), /tok\/s/);
+  }
+  assert.match((await answerOf('#panel-instruct')).text, /Paris/);
+  // Chat: the suggested follow-up, with the whole history.
+  await page.locator('#tab-chat').click();
+  assert.equal(await page.locator('[data-testid=follow-up]').inputValue(), 'And what is a famous landmark there?');
+  await page.locator('[data-testid=send-follow-up]').click();
+  await page.waitForFunction(() => document.querySelectorAll('#panel-chat [data-testid=answer]').length === 2);
+  await waitPhase('#panel-chat', ['done', 'failed', 'stopped']);
+  const follow = await answerOf('#panel-chat');
+  assert.deepEqual(follow.ids, shownIds(CLI.chat[1]), 'chat follow-up: token ids');
+  assert.equal(follow.text, CLI.chat[1].text, 'chat follow-up: text');
+  assert.match(await page.locator('#panel-chat [data-testid=timings]').last().textContent(), /re-used from the cache/);
+  for (const tab of ['foundation', 'instruct', 'chat']) {
+    await page.locator(`#tab-${tab}`).click();
+    if (tab === 'foundation') await page.locator('[data-testid=toggle-candidates]').check();
+    await page.screenshot({ path: path.join(SHOTS, `${tab}.png`), fullPage: true });
+  }
+  assert.ok(await page.locator('[data-testid=candidates] .cand').count() > 0, 'foundation candidates shown');
+});
+
+test('Prompt tab: the exact templated string, <|im_start|> highlighted, token pieces with ids', { timeout: 60_000 }, async () => {
+  await page.locator('#tab-prompt').click();
+  assert.equal(await page.locator('#tab-prompt').getAttribute('aria-selected'), 'true');
+  const pre = page.locator('[data-testid=prompt-instruct] pre.prompt');
+  assert.equal(await pre.textContent(), CLI.instruct.prompt);
+  assert.equal(await pre.locator('mark.special').first().textContent(), '<|im_start|>');
+  await page.screenshot({ path: path.join(SHOTS, 'prompt.png'), fullPage: true });
+  await page.locator('[data-testid=toggle-tokens]').check();
+  const special = page.locator('[data-testid=prompt-instruct] .piece.special').first();
+  assert.equal(await special.locator('.piece-text').textContent(), '<|im_start|>');
+  assert.match(await special.locator('sub').textContent(), /^\d+$/);
+  await page.screenshot({ path: path.join(SHOTS, 'prompt-tokens.png'), fullPage: true });
+  // Keyboard: arrows move between tabs.
+  await page.locator('#tab-prompt').focus();
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await page.locator('#tab-chat').getAttribute('aria-selected'), 'true');
+  await page.keyboard.press('Home');
+  assert.equal(await page.locator('#tab-foundation').getAttribute('aria-selected'), 'true');
+});
+
+test('while tokens stream a tab click is handled within 100 ms, and Stop stops', { timeout: 300_000 }, async () => {
+  await page.locator('summary', { hasText: 'Settings' }).click();
+  await page.locator('#max-new-tokens').fill('200');
+  await page.locator('#max-new-tokens').dispatchEvent('change');
+  await page.locator('[data-testid=ask]').click();
+  await page.waitForFunction(() => {
+    const a = document.querySelector('#panel-foundation [data-testid=answer]');
+    return a && a.dataset.phase === 'streaming' && a.dataset.tokenIds.split(',').length >= 3;
+  }, null, { timeout: 120_000, polling: 50 });
+  // Latency: from the click event's timestamp to the tab's aria-selected change.
+  const latencies = [];
+  for (const tab of ['instruct', 'chat', 'foundation', 'prompt', 'foundation']) {
+    await page.evaluate((tab) => {
+      const el = document.getElementById(`tab-${tab}`);
+      window.__lat = new Promise((resolve) => {
+        let t0 = null;
+        el.addEventListener('click', (e) => { t0 = e.timeStamp; }, { capture: true, once: true });
+        new MutationObserver((_, obs) => {
+          if (el.getAttribute('aria-selected') === 'true' && t0 !== null) { obs.disconnect(); resolve(performance.now() - t0); }
+        }).observe(el, { attributes: true });
+      });
+    }, tab);
+    await page.locator(`#tab-${tab}`).click();
+    latencies.push(await page.evaluate(() => window.__lat));
+  }
+  console.log(`tab switch latency while streaming (ms): ${latencies.map((l) => l.toFixed(1)).join(', ')}`);
+  assert.ok(Math.max(...latencies) < 100, `tab switch took ${Math.max(...latencies)} ms`);
+  assert.equal((await answerOf('#panel-foundation')).phase, 'streaming', 'still streaming during the clicks');
+  // Typing stays responsive too.
+  await page.locator('[data-testid=question]').pressSequentially(' ok', { delay: 10 });
+  assert.match(await page.locator('[data-testid=question]').inputValue(), / ok$/);
+
+  const t0 = Date.now();
+  await page.locator('[data-testid=stop]').click();
+  await waitPhase('#panel-foundation', ['stopped', 'done'], 10_000);
+  const stopMs = Date.now() - t0;
+  const stopped = await answerOf('#panel-foundation');
+  assert.equal(stopped.phase, 'stopped');
+  assert.ok(stopped.ids.length < 200, `stopped after ${stopped.ids.length} tokens`);
+  await waitPhase('#panel-instruct', ['stopped'], 10_000);
+  await waitPhase('#panel-chat', ['stopped'], 10_000);
+  await page.waitForTimeout(1000);
+  assert.equal((await answerOf('#panel-foundation')).ids.length, stopped.ids.length, 'no tokens after Stop');
+  assert.match(await page.locator('#panel-foundation [data-testid=ending]').textContent(), /Stopped/);
+  console.log(`Stop took effect in ${stopMs} ms after ${stopped.ids.length} tokens`);
+});
+
+test('phone width and dark mode render', { timeout: 60_000 }, async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.locator('#tab-instruct').click();
+  await page.screenshot({ path: path.join(SHOTS, 'phone-dark.png'), fullPage: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `page is ${overflow}px wider than a phone screen`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, 'rgb(21, 21, 24)');
+});
