@@ -31,8 +31,8 @@ mod cli {
         /// The instruct model: a .gguf file or a checkpoint folder.
         #[arg(long)]
         instruct: PathBuf,
-        /// stored, f32, f16 or q8_0.
-        #[arg(long, default_value = "stored")]
+        /// auto (fastest faithful form), stored, f32, f16 or q8_0.
+        #[arg(long, default_value = "auto")]
         precision: String,
         /// New tokens for the foundation, instruct and first chat answers.
         #[arg(long, default_value_t = 30)]

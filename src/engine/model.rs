@@ -26,8 +26,12 @@ use super::error::{EngineError, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Precision {
-    /// As the file stores them (quantized GGUF blocks stay quantized).
+    /// The fastest form that computes what the file means: as stored, except
+    /// quantized blocks that have no SIMD kernel in candle (Q4_1, Q5_0, Q5_1,
+    /// Q3_K, Q5_K), which are re-quantized to the finer Q8_0 (which has one).
     #[default]
+    Auto,
+    /// As the file stores them (quantized GGUF blocks stay quantized).
     Stored,
     /// Dequantized to float32: the reference arithmetic.
     F32,
@@ -38,10 +42,11 @@ pub enum Precision {
 }
 
 impl Precision {
-    pub const ALL: [Precision; 4] = [Self::Stored, Self::F32, Self::F16, Self::Q8_0];
+    pub const ALL: [Precision; 5] = [Self::Auto, Self::Stored, Self::F32, Self::F16, Self::Q8_0];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Auto => "auto",
             Self::Stored => "stored",
             Self::F32 => "f32",
             Self::F16 => "f16",
@@ -55,7 +60,7 @@ impl Precision {
             .find(|p| p.name().eq_ignore_ascii_case(s))
             .ok_or_else(|| {
                 EngineError::Settings(format!(
-                    "unknown precision \"{s}\": use stored, f32, f16 or q8_0"
+                    "unknown precision \"{s}\": use auto, stored, f32, f16 or q8_0"
                 ))
             })
     }
@@ -149,8 +154,21 @@ impl WeightSource {
     }
 }
 
+/// What `Precision::Auto` does with one stored type.
+fn auto_precision(dtype: GgmlDType) -> Precision {
+    use GgmlDType::*;
+    match dtype {
+        F32 | F16 | BF16 | Q4_0 | Q8_0 | Q2K | Q4K | Q6K | Q8K => Precision::Stored,
+        Q4_1 | Q5_0 | Q5_1 | Q8_1 | Q3K | Q5K => Precision::Q8_0,
+    }
+}
+
 fn to_matmul(q: QTensor, precision: Precision, bytes: &mut usize) -> Result<QMatMul> {
     let dev = Device::Cpu;
+    let precision = match precision {
+        Precision::Auto => auto_precision(q.dtype()),
+        p => p,
+    };
     let m = match (precision, q.dtype()) {
         (Precision::Stored, GgmlDType::F16 | GgmlDType::BF16) | (Precision::F16, _) => {
             QMatMul::TensorF16(q.dequantize_f16(&dev)?)
@@ -158,7 +176,7 @@ fn to_matmul(q: QTensor, precision: Precision, bytes: &mut usize) -> Result<QMat
         (Precision::Stored, GgmlDType::F32) | (Precision::F32, _) => {
             QMatMul::Tensor(q.dequantize(&dev)?)
         }
-        (Precision::Stored, _) => QMatMul::QTensor(Arc::new(q)),
+        (Precision::Stored | Precision::Auto, _) => QMatMul::QTensor(Arc::new(q)),
         (Precision::Q8_0, GgmlDType::Q8_0) => QMatMul::QTensor(Arc::new(q)),
         (Precision::Q8_0, _) => {
             QMatMul::QTensor(Arc::new(QTensor::quantize(&q.dequantize(&dev)?, GgmlDType::Q8_0)?))
