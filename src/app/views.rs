@@ -68,15 +68,15 @@ fn ModelPanel() -> impl IntoView {
     let s = state();
     view! {
         <section class="models" aria-label="Model status">
-            <ModelRow label="Instruct / chat model" status=s.instruct_model slot=Slot::Instruct/>
-            <ModelRow label="Foundation model" status=s.foundation_model slot=Slot::Foundation/>
+            <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct/>
+            <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation/>
         </section>
     }
 }
 
 #[component]
-fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, slot: Slot) -> impl IntoView {
-    let testid = match slot {
+fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> impl IntoView {
+    let testid = match which {
         Slot::Foundation => "model-foundation",
         Slot::Instruct => "model-instruct",
     };

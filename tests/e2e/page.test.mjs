@@ -119,7 +119,12 @@ test('Ask: Foundation, Instruct and Chat equal the native CLI token for token (f
     if (tab === 'foundation') await page.locator('[data-testid=toggle-candidates]').check();
     await page.screenshot({ path: path.join(SHOTS, `${tab}.png`), fullPage: true });
   }
-  assert.ok(await page.locator('[data-testid=candidates] .cand').count() > 0, 'foundation candidates shown');
+  if (shownIds(CLI.foundation).length > 0) {
+    assert.ok(await page.locator('[data-testid=candidates] .cand').count() > 0, 'foundation candidates shown');
+  } else {
+    // The stand-in foundation (instruct weights on the raw string) ends at once: said in words.
+    assert.match(await page.locator('#panel-foundation [data-testid=ending]').textContent(), /ended its answer at once/);
+  }
 });
 
 test('Prompt tab: the exact templated string, <|im_start|> highlighted, token pieces with ids', { timeout: 60_000 }, async () => {
@@ -146,9 +151,10 @@ test('while tokens stream a tab click is handled within 100 ms, and Stop stops',
   await page.locator('summary', { hasText: 'Settings' }).click();
   await page.locator('#max-new-tokens').fill('200');
   await page.locator('#max-new-tokens').dispatchEvent('change');
+  await page.locator('.presets button', { hasText: 'Explain gravity to a child.' }).click();
   await page.locator('[data-testid=ask]').click();
   await page.waitForFunction(() => {
-    const a = document.querySelector('#panel-foundation [data-testid=answer]');
+    const a = document.querySelector('#panel-instruct [data-testid=answer]');
     return a && a.dataset.phase === 'streaming' && a.dataset.tokenIds.split(',').length >= 3;
   }, null, { timeout: 120_000, polling: 50 });
   // Latency: from the click event's timestamp to the tab's aria-selected change.
@@ -169,23 +175,24 @@ test('while tokens stream a tab click is handled within 100 ms, and Stop stops',
   }
   console.log(`tab switch latency while streaming (ms): ${latencies.map((l) => l.toFixed(1)).join(', ')}`);
   assert.ok(Math.max(...latencies) < 100, `tab switch took ${Math.max(...latencies)} ms`);
-  assert.equal((await answerOf('#panel-foundation')).phase, 'streaming', 'still streaming during the clicks');
+  assert.equal((await answerOf('#panel-instruct')).phase, 'streaming', 'still streaming during the clicks');
   // Typing stays responsive too.
   await page.locator('[data-testid=question]').pressSequentially(' ok', { delay: 10 });
   assert.match(await page.locator('[data-testid=question]').inputValue(), / ok$/);
 
   const t0 = Date.now();
   await page.locator('[data-testid=stop]').click();
-  await waitPhase('#panel-foundation', ['stopped', 'done'], 10_000);
+  await waitPhase('#panel-instruct', ['stopped', 'done'], 10_000);
   const stopMs = Date.now() - t0;
-  const stopped = await answerOf('#panel-foundation');
+  const stopped = await answerOf('#panel-instruct');
   assert.equal(stopped.phase, 'stopped');
   assert.ok(stopped.ids.length < 200, `stopped after ${stopped.ids.length} tokens`);
-  await waitPhase('#panel-instruct', ['stopped'], 10_000);
   await waitPhase('#panel-chat', ['stopped'], 10_000);
   await page.waitForTimeout(1000);
-  assert.equal((await answerOf('#panel-foundation')).ids.length, stopped.ids.length, 'no tokens after Stop');
-  assert.match(await page.locator('#panel-foundation [data-testid=ending]').textContent(), /Stopped/);
+  assert.equal((await answerOf('#panel-instruct')).ids.length, stopped.ids.length, 'no tokens after Stop');
+  assert.equal((await answerOf('#panel-chat')).ids.length, 0, 'the queued chat answer never started');
+  assert.match(await page.locator('#panel-instruct [data-testid=ending]').textContent(), /Stopped/);
+  assert.equal(await page.locator('[data-testid=stop]').isDisabled(), true);
   console.log(`Stop took effect in ${stopMs} ms after ${stopped.ids.length} tokens`);
 });
 
