@@ -26,11 +26,14 @@ fi
 
 echo "test-e2e: native CLI reference (--precision f32 --json)" >&2
 CLI_JSON="$OUT/cli-f32.json"
-if [[ ! -s "$CLI_JSON" || "$MODEL" -nt "$CLI_JSON" || "$ROOT/target/release/three-answers" -nt "$CLI_JSON" || ! -x "$ROOT/target/release/three-answers" ]]; then
-  cargo build --release --quiet --bin three-answers
-  "$ROOT/target/release/three-answers" --instruct "$MODEL" --base "$MODEL" --precision f32 --json >"$CLI_JSON.tmp"
-  mv "$CLI_JSON.tmp" "$CLI_JSON"
-fi
+cargo build --release --quiet --bin three-answers
+for precision in f32 stored; do
+  json="$OUT/cli-$precision.json"
+  if [[ ! -s "$json" || "$MODEL" -nt "$json" || "$ROOT/target/release/three-answers" -nt "$json" ]]; then
+    "$ROOT/target/release/three-answers" --instruct "$MODEL" --base "$MODEL" --precision "$precision" --json >"$json.tmp"
+    mv "$json.tmp" "$json"
+  fi
+done
 
 python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" >"$OUT/devserver.log" 2>&1 &
 SERVER=$!
@@ -40,6 +43,7 @@ ORIGIN="$(sed -n 's|^devserver: \(http://[^ ]*\)/$|\1|p' "$OUT/devserver.log" | 
 [[ -n "$ORIGIN" ]] || { cat "$OUT/devserver.log" >&2; exit 1; }
 
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
+export E2E_CLI_STORED_JSON="$OUT/cli-stored.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2
 cd "$ROOT/tests/e2e"

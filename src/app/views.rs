@@ -80,12 +80,16 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
         Slot::Foundation => "model-foundation",
         Slot::Instruct => "model-instruct",
     };
+    let s = state();
     let phase_words = move || {
         status.with(|m| match &m.phase {
             LoadPhase::Idle => "waiting".to_string(),
             LoadPhase::None => "none set (add ?foundation=owner/name to the address)".to_string(),
             LoadPhase::Downloading => "downloading…".to_string(),
             LoadPhase::Preparing => "preparing the weights…".to_string(),
+            LoadPhase::Ready { weight_bytes, .. } if which == Slot::Foundation && s.instruct_model.with(|i| i.spec == m.spec) => {
+                format!("ready (the same file as the instruct model, shared in memory: {} of weights)", text::bytes(*weight_bytes))
+            }
             LoadPhase::Ready { weight_bytes, load_ms } => {
                 format!("ready ({} of weights, loaded in {:.1} s)", text::bytes(*weight_bytes), load_ms / 1000.0)
             }
