@@ -29,33 +29,26 @@ pub struct PageConfig {
     pub warning: Option<String>,
 }
 
+/// `?precision=`: a name the engine knows ("" means the default).
 pub fn parse_precision(s: &str) -> Option<Precision> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "stored" | "" => Some(Precision::Stored),
-        "f32" => Some(Precision::F32),
-        "f16" => Some(Precision::F16),
-        "q8_0" | "q8" => Some(Precision::Q8_0),
-        _ => None,
+    match s.trim() {
+        "" => Some(Precision::default()),
+        name => Precision::from_name(name),
     }
 }
 
 pub fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::Stored => "stored",
-        Precision::F32 => "f32",
-        Precision::F16 => "f16",
-        Precision::Q8_0 => "q8_0",
-    }
+    p.name()
 }
 
 pub fn page_config(query: &[(String, String)]) -> PageConfig {
     let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
     let mut warning = None;
     let precision = match get("precision") {
-        None => Precision::Stored,
+        None => Precision::default(),
         Some(p) => parse_precision(&p).unwrap_or_else(|| {
-            warning = Some(format!("Unknown precision \"{p}\" in the address: using the file's own (stored). Use stored, f32, f16 or q8_0."));
-            Precision::Stored
+            warning = Some(format!("Unknown precision \"{p}\" in the address: using auto. Use auto, stored, f32, f16 or q8_0."));
+            Precision::default()
         }),
     };
     PageConfig {
@@ -141,7 +134,7 @@ mod tests {
         let c = page_config(&q(&[]));
         assert_eq!(c.hub, DEFAULT_HUB);
         assert_eq!(c.foundation.as_deref(), Some(DEFAULT_FOUNDATION));
-        assert_eq!(c.precision, Precision::Stored);
+        assert_eq!(c.precision, Precision::Auto);
         let c = page_config(&q(&[("hub", "http://h"), ("foundation", ""), ("precision", "F32"), ("q", "Hi")]));
         assert_eq!((c.hub.as_str(), c.foundation, c.precision, c.question.as_str()), ("http://h", None, Precision::F32, "Hi"));
         assert!(page_config(&q(&[("precision", "f8")])).warning.is_some());

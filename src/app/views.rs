@@ -235,7 +235,7 @@ fn SettingsPanel() -> impl IntoView {
                 <label class="setting" for="precision">
                     <span>"precision (reloads the models)"</span>
                     <select id="precision" on:change=on_precision>
-                        {[("stored", "as stored in the file"), ("f32", "f32"), ("f16", "f16"), ("q8_0", "Q8_0")]
+                        {[("auto", "auto (fastest faithful)"), ("stored", "as stored in the file"), ("f32", "f32"), ("f16", "f16"), ("q8_0", "Q8_0")]
                             .into_iter()
                             .map(|(v, l)| {
                                 view! {

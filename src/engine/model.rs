@@ -54,10 +54,13 @@ impl Precision {
         }
     }
 
+    /// The precision called `name` ("auto", "stored", "f32", "f16", "q8_0"), any case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     pub fn parse(s: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name().eq_ignore_ascii_case(s))
+        Self::from_name(s)
             .ok_or_else(|| {
                 EngineError::Settings(format!(
                     "unknown precision \"{s}\": use auto, stored, f32, f16 or q8_0"
