@@ -16,6 +16,7 @@ BASE=/three-answers/
 MODEL="$("$ROOT/scripts/fetch-test-model.sh" | tail -n1)"
 [[ -f "$MODEL" ]] || { echo "test-e2e: test model not found ($MODEL)" >&2; exit 1; }
 SPEC="test/SmolLM2-135M-Instruct-GGUF/$(basename "$MODEL")"
+CLI="${CARGO_TARGET_DIR:-$ROOT/target}/release/three-answers"
 OUT="$ROOT/target/e2e"; mkdir -p "$OUT" "$ROOT/target/screenshots"
 
 if [[ $BUILD == 1 ]]; then
@@ -29,8 +30,8 @@ CLI_JSON="$OUT/cli-f32.json"
 cargo build --release --quiet --bin three-answers
 for precision in f32 stored; do
   json="$OUT/cli-$precision.json"
-  if [[ ! -s "$json" || "$MODEL" -nt "$json" || "$ROOT/target/release/three-answers" -nt "$json" ]]; then
-    "$ROOT/target/release/three-answers" --instruct "$MODEL" --base "$MODEL" --precision "$precision" --json >"$json.tmp"
+  if [[ ! -s "$json" || "$MODEL" -nt "$json" || "$CLI" -nt "$json" ]]; then
+    "$CLI" --instruct "$MODEL" --base "$MODEL" --precision "$precision" --json >"$json.tmp"
     mv "$json.tmp" "$json"
   fi
 done
