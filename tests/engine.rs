@@ -309,9 +309,12 @@ fn sampling_is_reproducible_by_seed() {
 #[test]
 fn max_new_tokens_and_end_of_text_are_reported() {
     let mut model = load_gguf(Precision::F32);
-    let g = model.generate(modes::DEFAULT_QUESTION, SamplingSettings::greedy(30)).unwrap();
+    let g = model.generate(modes::DEFAULT_QUESTION, SamplingSettings { show_candidates: 3, ..SamplingSettings::greedy(30) }).unwrap();
     assert_eq!(g.stop_reason(), Some(StopReason::EndOfText));
     assert_eq!(g.text(), "");
+    // Why it ended at once: <|im_end|> was the most likely token, "\n" next.
+    let why: Vec<u32> = g.end_candidates().iter().map(|c| c.id).collect();
+    assert_eq!(why, vec![2, 198, 378]);
     let g = model.generate("Once upon a time", SamplingSettings { ignore_eos: true, ..SamplingSettings::greedy(3) }).unwrap();
     assert_eq!(g.stop_reason(), Some(StopReason::MaxNewTokens));
     assert_eq!(g.generated_ids().len(), 3);

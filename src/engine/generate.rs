@@ -162,6 +162,8 @@ pub struct Generation {
     pub(crate) stopped: Option<StopReason>,
     pub(crate) timings: Timings,
     pub(crate) text: String,
+    /// Candidates of the step that picked end-of-text (the step `Step::Done` reports).
+    pub(crate) end_candidates: Vec<Candidate>,
 }
 
 impl Generation {
@@ -180,6 +182,7 @@ impl Generation {
             stopped: None,
             timings: Timings::default(),
             text: String::new(),
+            end_candidates: vec![],
         })
     }
 
@@ -195,6 +198,12 @@ impl Generation {
 
     pub fn timings(&self) -> &Timings {
         &self.timings
+    }
+
+    /// What the model weighed when it chose to end (empty unless it ended by
+    /// end-of-text and candidates were asked for): why an answer ended at once.
+    pub fn end_candidates(&self) -> &[Candidate] {
+        &self.end_candidates
     }
 
     pub fn stop_reason(&self) -> Option<StopReason> {

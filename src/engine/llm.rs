@@ -167,6 +167,7 @@ impl LanguageModel {
         }
         if generation.eos_ids.contains(&id) && !generation.settings.ignore_eos {
             generation.stopped = Some(StopReason::EndOfText);
+            generation.end_candidates = candidates;
             return Ok(Step::Done(StopReason::EndOfText));
         }
         generation.unfed = Some(id);
