@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::engine::{Candidate, Message, Precision, SamplingSettings, StopReason, Timings};
+pub use crate::engine::{Candidate, Message, Mode, Precision, SamplingSettings, StopReason, Timings};
 
 /// Which of the two loaded models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -16,16 +16,8 @@ pub enum Slot {
     Instruct,
 }
 
-/// Which tab an answer belongs to (Foundation runs on the foundation slot,
-/// Instruct and Chat on the instruct slot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Foundation,
-    Instruct,
-    Chat,
-}
-
+/// Which model a tab's answers come from (Foundation runs on the foundation
+/// slot, Instruct and Chat on the instruct slot).
 impl Mode {
     pub fn slot(self) -> Slot {
         match self {

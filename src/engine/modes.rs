@@ -12,7 +12,7 @@ use super::error::Result;
 use super::llm::LanguageModel;
 use super::template::Message;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     Foundation,
