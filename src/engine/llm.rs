@@ -6,7 +6,7 @@ use web_time::Instant;
 
 use super::error::{EngineError, Result};
 use super::generate::{Generation, SamplingSettings, Step, StopReason};
-use super::model::{read_gguf, Model, Precision};
+use super::model::{read_gguf_header, Model, Precision, ReadSeek};
 use super::template::{ChatTemplate, Message};
 use super::tokenizer::TextTokenizer;
 
@@ -45,27 +45,8 @@ pub struct LanguageModel {
 
 impl LanguageModel {
     pub fn load(files: &ModelFiles<'_>, precision: Precision) -> Result<Self> {
-        let (model, tokenizer, template, mut eos_ids) = match files {
-            ModelFiles::Gguf(bytes) => {
-                let (ct, _) = read_gguf(bytes, "the GGUF file")?;
-                let tokenizer = TextTokenizer::from_gguf(&ct)?;
-                let token_of = |key: &str| {
-                    ct.metadata.get(key).and_then(|v| v.to_u32().ok()).map(|id| (id, tokenizer.decode(&[id], false).unwrap_or_default()))
-                };
-                let bos = token_of("tokenizer.ggml.bos_token_id");
-                let eos = token_of("tokenizer.ggml.eos_token_id");
-                let template = match ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
-                    Some(src) => Some(ChatTemplate::new(
-                        src,
-                        bos.as_ref().map_or("", |b| b.1.as_str()),
-                        eos.as_ref().map_or("", |e| e.1.as_str()),
-                    )?),
-                    None => None,
-                };
-                let eos_ids = eos.map(|e| vec![e.0]).unwrap_or_default();
-                let model = Model::from_gguf(bytes, precision)?;
-                (model, tokenizer, template, eos_ids)
-            }
+        match files {
+            ModelFiles::Gguf(bytes) => Self::load_gguf(&mut std::io::Cursor::new(*bytes), precision),
             ModelFiles::Checkpoint(f) => {
                 let tokenizer = TextTokenizer::from_json(f.tokenizer_json)?;
                 let template = match f.tokenizer_config_json {
@@ -83,9 +64,32 @@ impl LanguageModel {
                     return Err(EngineError::MissingFile("model.safetensors".into()));
                 }
                 let model = Model::from_safetensors(f.config_json, &f.safetensors, precision)?;
-                (model, tokenizer, template, eos_ids)
+                Ok(Self::assemble(model, tokenizer, template, eos_ids, precision))
             }
+        }
+    }
+
+    /// Loads a GGUF file from any reader (the worker keeps the file's bytes
+    /// outside wasm memory and hands a reader over them).
+    pub fn load_gguf(reader: &mut dyn ReadSeek, precision: Precision) -> Result<Self> {
+        let ct = read_gguf_header(reader, "the GGUF file")?;
+        let tokenizer = TextTokenizer::from_gguf(&ct)?;
+        let token_of = |key: &str| {
+            ct.metadata.get(key).and_then(|v| v.to_u32().ok()).map(|id| (id, tokenizer.decode(&[id], false).unwrap_or_default()))
         };
+        let bos = token_of("tokenizer.ggml.bos_token_id");
+        let eos = token_of("tokenizer.ggml.eos_token_id");
+        let template = match ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()) {
+            Some(src) => Some(ChatTemplate::new(src, bos.as_ref().map_or("", |b| b.1.as_str()), eos.as_ref().map_or("", |e| e.1.as_str()))?),
+            None => None,
+        };
+        let eos_ids = eos.map(|e| vec![e.0]).unwrap_or_default();
+        let model = Model::from_gguf_reader(&ct, reader, precision)?;
+        Ok(Self::assemble(model, tokenizer, template, eos_ids, precision))
+    }
+
+    /// Joins the parts and settles the stop ids.
+    fn assemble(model: Model, tokenizer: TextTokenizer, template: Option<ChatTemplate>, mut eos_ids: Vec<u32>, precision: Precision) -> Self {
         if let Some(t) = &template {
             for marker in END_OF_TURN_MARKERS {
                 if t.source().contains(marker) {
@@ -98,7 +102,7 @@ impl LanguageModel {
         }
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        Ok(Self { model, tokenizer, template, eos_ids, precision, cached: vec![] })
+        Self { model, tokenizer, template, eos_ids, precision, cached: vec![] }
     }
 
     pub fn config(&self) -> &super::model::Config {

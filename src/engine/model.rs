@@ -134,19 +134,42 @@ pub struct Model {
     pub weight_bytes: usize,
 }
 
-/// Where weights come from before they become `QMatMul`s: a name -> tensor map
-/// in GGUF naming, filled by either loader.
-struct WeightSource {
-    tensors: HashMap<String, QTensor>,
-    file: String,
+/// A GGUF file being read: any `Read + Seek` (a slice in memory, or the
+/// worker's view of bytes held outside wasm memory).
+pub trait ReadSeek: std::io::Read + std::io::Seek {}
+impl<T: std::io::Read + std::io::Seek> ReadSeek for T {}
+
+/// Where weights come from before they become `QMatMul`s, in GGUF naming.
+enum WeightSource<'a> {
+    /// Tensors already in memory (a safetensors checkpoint, renamed).
+    Loaded(HashMap<String, QTensor>),
+    /// A GGUF file: each tensor is read when it is converted, so the file's
+    /// form of one tensor is dropped before the next is read (lower peak memory).
+    Gguf { content: &'a gguf_file::Content, reader: &'a mut dyn ReadSeek },
 }
 
-impl WeightSource {
+impl WeightSource<'_> {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::Loaded(t) => t.contains_key(name),
+            Self::Gguf { content, .. } => content.tensor_infos.contains_key(name),
+        }
+    }
+
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
-        let t = self.tensors.remove(name).ok_or_else(|| EngineError::BadTensor {
-            name: name.into(),
-            detail: format!("missing from {}", self.file),
-        })?;
+        let missing = |file: &str| EngineError::BadTensor { name: name.into(), detail: format!("missing from {file}") };
+        let t = match self {
+            Self::Loaded(t) => t.remove(name).ok_or_else(|| missing("model.safetensors"))?,
+            Self::Gguf { content, reader } => {
+                if !content.tensor_infos.contains_key(name) {
+                    return Err(missing("the GGUF file"));
+                }
+                content.tensor(reader, name, &Device::Cpu).map_err(|e| EngineError::Corrupt {
+                    file: "the GGUF file".into(),
+                    detail: format!("tensor {name}: {e}"),
+                })?
+            }
+        };
         if t.shape().dims() != shape {
             return Err(EngineError::BadTensor {
                 name: name.into(),
@@ -201,24 +224,22 @@ fn to_norm(q: QTensor, eps: f64, bytes: &mut usize) -> Result<RmsNorm> {
 impl Model {
     /// Loads a GGUF file held in memory (llama architecture, any quantization candle reads).
     pub fn from_gguf(bytes: &[u8], precision: Precision) -> Result<Self> {
-        let (content, mut source) = read_gguf(bytes, "the GGUF file")?;
-        let config = config_from_gguf(&content)?;
-        let mut weights = WeightSource { tensors: HashMap::new(), file: "the GGUF file".into() };
-        let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
-        for name in names {
-            let t = content.tensor(&mut source, &name, &Device::Cpu).map_err(|e| {
-                EngineError::Corrupt { file: "the GGUF file".into(), detail: format!("tensor {name}: {e}") }
-            })?;
-            weights.tensors.insert(name, t);
-        }
-        Self::from_weights(config, weights, precision)
+        let mut reader = std::io::Cursor::new(bytes);
+        let content = read_gguf_header(&mut reader, "the GGUF file")?;
+        Self::from_gguf_reader(&content, &mut reader, precision)
+    }
+
+    /// Loads the tensors of a GGUF file whose header was read already.
+    pub fn from_gguf_reader(content: &gguf_file::Content, reader: &mut dyn ReadSeek, precision: Precision) -> Result<Self> {
+        let config = config_from_gguf(content)?;
+        Self::from_weights(config, WeightSource::Gguf { content, reader }, precision)
     }
 
     /// Loads a Hugging Face llama checkpoint: `config.json` and the safetensors
     /// file(s) (one file, or every shard named in `model.safetensors.index.json`).
     pub fn from_safetensors(config_json: &[u8], shards: &[&[u8]], precision: Precision) -> Result<Self> {
         let config = config_from_json(config_json)?;
-        let mut weights = WeightSource { tensors: HashMap::new(), file: "model.safetensors".into() };
+        let mut tensors_by_name = HashMap::new();
         let (hd, nh, nkv) = (config.head_dim(), config.n_heads, config.n_kv_heads);
         for (i, shard) in shards.iter().enumerate() {
             let file = if shards.len() == 1 { "model.safetensors".to_string() } else { format!("safetensors shard {}", i + 1) };
@@ -248,10 +269,10 @@ impl Model {
                     DType::BF16 => GgmlDType::BF16,
                     _ => GgmlDType::F32,
                 };
-                weights.tensors.insert(name, QTensor::quantize(&t, ggml_dtype)?);
+                tensors_by_name.insert(name, QTensor::quantize(&t, ggml_dtype)?);
             }
         }
-        Self::from_weights(config, weights, precision)
+        Self::from_weights(config, WeightSource::Loaded(tensors_by_name), precision)
     }
 
     fn from_weights(config: Config, mut w: WeightSource, precision: Precision) -> Result<Self> {
@@ -260,7 +281,7 @@ impl Model {
         let mut bytes = 0;
         let embedding_q = w.take("token_embd.weight", &[c.vocab_size, dim])?;
         // Tied embeddings (SmolLM2): no `output.weight`, the lm head re-uses the embedding.
-        let (embedding, lm_head) = match w.tensors.contains_key("output.weight") {
+        let (embedding, lm_head) = match w.contains("output.weight") {
             true => {
                 let out = w.take("output.weight", &[c.vocab_size, dim])?;
                 (to_matmul(embedding_q, precision, &mut bytes)?, to_matmul(out, precision, &mut bytes)?)
@@ -452,13 +473,22 @@ pub fn hf_name(gguf: &str) -> Option<String> {
 
 /// Parses a GGUF header from memory; the cursor is what `Content::tensor` reads from.
 pub fn read_gguf<'a>(bytes: &'a [u8], file: &str) -> Result<(gguf_file::Content, std::io::Cursor<&'a [u8]>)> {
-    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
+    let mut cursor = std::io::Cursor::new(bytes);
+    let content = read_gguf_header(&mut cursor, file)?;
+    Ok((content, cursor))
+}
+
+/// Parses a GGUF header (metadata and tensor table) from the start of `reader`.
+pub fn read_gguf_header(reader: &mut dyn ReadSeek, file: &str) -> Result<gguf_file::Content> {
+    let corrupt = |e: &dyn std::fmt::Display| EngineError::Corrupt { file: file.into(), detail: e.to_string() };
+    let mut magic = [0u8; 4];
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| corrupt(&e))?;
+    if reader.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
         return Err(EngineError::NotGguf { file: file.into() });
     }
-    let mut cursor = std::io::Cursor::new(bytes);
-    let content = gguf_file::Content::read(&mut cursor)
-        .map_err(|e| EngineError::Corrupt { file: file.into(), detail: e.to_string() })?;
-    Ok((content, cursor))
+    reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| corrupt(&e))?;
+    let mut reader = reader;
+    gguf_file::Content::read(&mut reader).map_err(|e| corrupt(&e))
 }
 
 pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
