@@ -197,7 +197,20 @@ mod cli {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
+        // A 10-turn chat: with the KV cache re-used, the time to the first token
+        // of each turn follows the new turn's length, not the history's.
+        model.reset();
+        let mut chat = Conversation::new(None);
+        let mut turns = vec![];
+        for i in 0..10 {
+            chat.turns.push(Message::user(&format!("Tell me one fact about the number {}.", i + 1)));
+            let g = model.generate(&chat.prompt(model)?, SamplingSettings::greedy(24))?;
+            chat.turns.push(Message::assistant(&model.tokenizer.decode(g.generated_ids(), true)?));
+            let t = g.timings();
+            turns.push(serde_json::json!({"prompt_tokens": t.prompt_tokens, "reused_tokens": t.reused_tokens, "prefill_ms": t.prefill_ms}));
+        }
         let report = serde_json::json!({
+            "chat_turns": turns,
             "engine": "three-answers",
             "precision": model.precision,
             "threads": candle_core::utils::get_num_threads(),
