@@ -11,6 +11,13 @@
   With CORS, Content-Length, single byte ranges (206), HEAD.
 - `/__requests` returns the request log as JSON ({"count": n, "requests": [...]});
   `/__requests?reset=1` clears it. Tests use it to count model downloads.
+- `/__config?...` sets, for model files whose path contains a substring:
+  `cut=SUB&cut_times=N`: the next N responses send the headers of the whole
+  file (or range) but only half the body, then drop the connection;
+  `etag=SUB&etag_mode=right|wrong|none`: send the file's sha256 (or a wrong
+  one) as `X-Linked-Etag` and `ETag`, as the Hub does for LFS files.
+  `/__config?reset=1` clears both. Answers the current settings as JSON.
+  Also `--cut-once SUB` on the command line.
 
 Binds 127.0.0.1 only. Prints `devserver: http://127.0.0.1:PORT/` once listening
 (--port 0 picks a free port). Python standard library only.
@@ -42,6 +49,25 @@ class State:
             self.files[key.strip("/")] = os.path.abspath(path)
         self.lock = threading.Lock()
         self.log = []
+        self.cut = {}    # substring -> responses left to cut
+        self.etag = {}   # substring -> "right" | "wrong" | "none"
+        self.sha = {}    # (path, mtime) -> sha256 hex
+        for sub in args.cut_once or []:
+            self.cut[sub] = 1
+
+    def sha256(self, full):
+        import hashlib
+        key = (full, os.path.getmtime(full))
+        with self.lock:
+            if key in self.sha:
+                return self.sha[key]
+        h = hashlib.sha256()
+        with open(full, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        with self.lock:
+            self.sha[key] = h.hexdigest()
+        return self.sha[key]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,7 +90,7 @@ class Handler(BaseHTTPRequestHandler):
     def cors(self):
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Access-Control-Allow-Headers", "Range, Content-Type")
-        self.send_header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag")
+        self.send_header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, X-Linked-Etag")
 
     def do_OPTIONS(self):
         self.send_response(204)
@@ -101,6 +127,17 @@ class Handler(BaseHTTPRequestHandler):
                 if "reset=1" in url.query:
                     self.st.log = []
             return self.simple(200, body, "application/json")
+        if path == "/__config":
+            q = urllib.parse.parse_qs(url.query)
+            with self.st.lock:
+                if "reset" in q:
+                    self.st.cut, self.st.etag = {}, {}
+                if "cut" in q:
+                    self.st.cut[q["cut"][0]] = int(q.get("cut_times", ["1"])[0])
+                if "etag" in q:
+                    self.st.etag[q["etag"][0]] = q.get("etag_mode", ["right"])[0]
+                body = json.dumps({"cut": self.st.cut, "etag": self.st.etag})
+            return self.simple(200, body, "application/json")
         if path.startswith("/hub/"):
             return self.serve_model(path[len("/hub/"):], head)
         if path + "/" == self.st.base:
@@ -131,9 +168,22 @@ class Handler(BaseHTTPRequestHandler):
                 return self.simple(403, "forbidden")
         if not full or not os.path.isfile(full):
             return self.simple(404, f"Entry not found: {key}")
-        self.send_file(full, head, cache="no-store")
+        extra, cut = {}, False
+        with self.st.lock:
+            mode = next((m for sub, m in self.st.etag.items() if sub in key), "none")
+            for sub, left in self.st.cut.items():
+                if sub in key and left > 0 and not head:
+                    self.st.cut[sub] = left - 1
+                    cut = True
+                    break
+        if mode in ("right", "wrong"):
+            sha = self.st.sha256(full)
+            if mode == "wrong":
+                sha = "0" * 63 + ("1" if sha[-1] != "1" else "2")
+            extra = {"X-Linked-Etag": f'"{sha}"', "ETag": f'"{sha}"'}
+        self.send_file(full, head, cache="no-store", extra=extra, cut=cut)
 
-    def send_file(self, full, head, cache):
+    def send_file(self, full, head, cache, extra=None, cut=False):
         size = os.path.getsize(full)
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
@@ -161,12 +211,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", cache)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
         self.end_headers()
         if head or not length:
             return
         with open(full, "rb") as f:
             f.seek(start)
-            left = length
+            left = length // 2 if cut else length
+            if cut:
+                self.close_connection = True
             try:
                 while left > 0:
                     data = f.read(min(CHUNK, left))
@@ -175,6 +229,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(data)
                     left -= len(data)
             except (BrokenPipeError, ConnectionResetError):
+                pass
+        if cut:
+            import socket
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
                 pass
 
 
@@ -185,6 +246,7 @@ def main():
     ap.add_argument("--base", default="/three-answers/")
     ap.add_argument("--models", help="folder laid out as {owner}/{name}/{file}")
     ap.add_argument("--file", action="append", help="REPO/FILE=PATH: serve PATH as /hub/REPO/resolve/main/FILE")
+    ap.add_argument("--cut-once", action="append", help="SUB: cut the next response of a model file whose path contains SUB halfway")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

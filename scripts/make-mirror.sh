@@ -5,6 +5,7 @@
 #
 #   scripts/make-mirror.sh OUT REPO FILE...        copy files (a .gguf, or a checkpoint's files) into OUT/REPO
 #   scripts/make-mirror.sh OUT REPO --from-gguf F  write a float32 checkpoint folder made from the GGUF F
+# MAKE_MIRROR_LINK=1 hard-links instead of copying where it can (tests).
 #
 # Examples:
 #   scripts/make-mirror.sh dist/models local/SmolLM2-135M-Instruct-GGUF ~/.cache/three-answers/models/SmolLM2-135M-Instruct.Q4_1.gguf
@@ -13,7 +14,7 @@
 #     -> ?hub=./models&foundation=HuggingFaceTB/SmolLM2-135M
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-[[ $# -ge 3 ]] || { sed -n '2,14p' "$0" >&2; exit 2; }
+[[ $# -ge 3 ]] || { sed -n '2,15p' "$0" >&2; exit 2; }
 OUT="$1"; REPO="$2"; shift 2
 [[ "$REPO" == */* && "$REPO" != */*/* ]] || { echo "make-mirror: REPO must be owner/name, got '$REPO'" >&2; exit 2; }
 DEST="$OUT/$REPO/resolve/main"
@@ -24,7 +25,11 @@ if [[ "$1" == "--from-gguf" ]]; then
 else
   for f in "$@"; do
     [[ -f "$f" ]] || { echo "make-mirror: no such file: $f" >&2; exit 1; }
-    cp -f "$f" "$DEST/$(basename "$f")"
+    if [[ -n "${MAKE_MIRROR_LINK:-}" ]]; then
+      ln -f "$f" "$DEST/$(basename "$f")" 2>/dev/null || cp -f "$f" "$DEST/$(basename "$f")"
+    else
+      cp -f "$f" "$DEST/$(basename "$f")"
+    fi
   done
 fi
 echo "make-mirror: $(ls "$DEST" | wc -l) file(s) in $DEST"

@@ -4,6 +4,7 @@
 #  2. the native CLI's f32 greedy answers for the test GGUF (the reference),
 #  3. scripts/devserver.py on a free 127.0.0.1 port: dist/ under /three-answers/
 #     and the GGUF in the Hub layout under /hub/,
+#     plus a copy of dist/ with a mirror folder (scripts/make-mirror.sh) on a second port,
 #  4. node --test tests/e2e in headless /usr/bin/chromium; screenshots in
 #     target/screenshots/. The server is stopped on exit.
 #   scripts/test-e2e.sh [--no-build]
@@ -36,16 +37,32 @@ for precision in f32 stored; do
   fi
 done
 
-python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" >"$OUT/devserver.log" 2>&1 &
+# The same GGUF under two more repo names: the tests cut one's downloads and
+# give the other a wrong sha256 (see /__config in scripts/devserver.py).
+NAME="$(basename "$MODEL")"
+python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" \
+  --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" >"$OUT/devserver.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 50); do grep -q '^devserver: http' "$OUT/devserver.log" && break; sleep 0.1; done
-ORIGIN="$(sed -n 's|^devserver: \(http://[^ ]*\)/$|\1|p' "$OUT/devserver.log" | head -n1)"
-[[ -n "$ORIGIN" ]] || { cat "$OUT/devserver.log" >&2; exit 1; }
+# A deployed copy of the page with a mirror folder next to it (?hub=./models).
+SITE="$OUT/site"
+rm -rf "$SITE"; cp -r "$ROOT/dist" "$SITE"
+MAKE_MIRROR_LINK=1 "$ROOT/scripts/make-mirror.sh" "$SITE/models" local/SmolLM2-135M-Instruct-GGUF "$MODEL" >&2
+python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$SITE" --base "$BASE" >"$OUT/devserver-mirror.log" 2>&1 &
+MIRROR=$!
+trap 'kill $SERVER $MIRROR 2>/dev/null || true' EXIT
+origin_of() {
+  for _ in $(seq 50); do grep -q '^devserver: http' "$1" && break; sleep 0.1; done
+  sed -n 's|^devserver: \(http://[^ ]*\)/$|\1|p' "$1" | head -n1
+}
+ORIGIN="$(origin_of "$OUT/devserver.log")"
+MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
+[[ -n "$ORIGIN" && -n "$MIRROR_ORIGIN" ]] || { cat "$OUT"/devserver*.log >&2; exit 1; }
 
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
 export E2E_CLI_STORED_JSON="$OUT/cli-stored.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
+export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2
 cd "$ROOT/tests/e2e"
-node --test --test-concurrency=1 --test-reporter=spec ./*.test.mjs
+# E2E_FILES="delivery.test.mjs" runs one file.
+node --test --test-concurrency=1 --test-reporter=spec ${E2E_FILES:-./*.test.mjs}

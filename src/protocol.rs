@@ -27,13 +27,54 @@ impl Mode {
     }
 }
 
-/// Where a model comes from: `{hub}/{repo}/resolve/main/{file}`.
+/// Where a model comes from: `{hub}/{repo}/resolve/{revision}/{file}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelSource {
     /// Base URL of a Hugging Face-style hub, e.g. `https://huggingface.co`.
     pub hub: String,
     /// `owner/name` (a checkpoint repo) or `owner/name/file.gguf` (one GGUF file).
     pub spec: String,
+    /// A branch, tag or commit (`main` by default).
+    #[serde(default = "main_revision")]
+    pub revision: String,
+}
+
+fn main_revision() -> String {
+    "main".into()
+}
+
+/// What the worker does with the browser's cache of model files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Read from it, store downloads in it.
+    #[default]
+    Use,
+    /// Neither read nor store (`?cache=off`).
+    Off,
+    /// Tests: every store fails as if the quota were full (`?cache=full`).
+    SimulateFull,
+}
+
+/// Where a file's bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    #[default]
+    Network,
+    Cache,
+    /// A file the user picked or dropped (read in the worker, never uploaded).
+    Local,
+}
+
+/// One file in the browser's model cache (the storage panel).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedFile {
+    pub url: String,
+    /// `{hub}/{owner}/{name}`: what a per-model Delete removes.
+    pub model: String,
+    pub file: String,
+    pub bytes: u64,
 }
 
 /// Page -> worker.
@@ -41,8 +82,17 @@ pub struct ModelSource {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ToWorker {
     /// (Re)load both models; drops whatever was loaded and any queued jobs.
-    /// `foundation: None` means "no foundation model" (its tab says so).
-    Load { foundation: Option<ModelSource>, instruct: ModelSource, precision: Precision },
+    /// `None` means "no model from a hub for this slot": its tab says so, or a
+    /// `LoadLocal` for that slot follows.
+    Load { foundation: Option<ModelSource>, instruct: Option<ModelSource>, precision: Precision, cache: CacheMode },
+    /// Load one slot from files the user picked. The message is posted as
+    /// `[json, [File, ...]]`: the File objects travel by structured clone (no
+    /// bytes copied into the page), the worker reads them.
+    LoadLocal { slot: Slot, precision: Precision },
+    /// Send `FromWorker::Storage`: what the model cache holds.
+    ListCache,
+    /// Remove every cached file whose URL starts with `{model}/resolve/`.
+    DeleteCached { model: String },
     /// Generate one answer. Jobs run one after the other, in order.
     Ask {
         job: u64,
@@ -73,7 +123,11 @@ pub enum FromWorker {
     /// The worker's wasm is running and listening.
     Ready,
     /// Download progress of one file (`total: None` when the size is unknown).
-    Progress { slot: Slot, file: String, done: u64, total: Option<u64> },
+    Progress { slot: Slot, file: String, done: u64, total: Option<u64>, origin: Origin },
+    /// Something went wrong that does not stop the model (e.g. the cache is full).
+    Warning { slot: Slot, message: String },
+    /// The model cache: its files, and `navigator.storage.estimate()`.
+    Storage { files: Vec<CachedFile>, usage: Option<f64>, quota: Option<f64>, message: Option<String> },
     /// Files fetched; the weights are being prepared.
     Preparing { slot: Slot },
     /// A model is ready to answer.
@@ -126,9 +180,19 @@ pub fn parse_spec(spec: &str) -> Result<(String, Option<String>), String> {
     }
 }
 
-/// `{hub}/{repo}/resolve/main/{file}`.
-pub fn file_url(hub: &str, repo: &str, file: &str) -> String {
-    format!("{}/{}/resolve/main/{}", hub.trim_end_matches('/'), repo, file)
+/// `{hub}/{repo}/resolve/{revision}/{file}`.
+pub fn file_url(hub: &str, repo: &str, revision: &str, file: &str) -> String {
+    let revision = if revision.trim().is_empty() { "main" } else { revision.trim() };
+    format!("{}/{}/resolve/{}/{}", hub.trim_end_matches('/'), repo, revision, file)
+}
+
+/// `(model, file)` of a `{hub}/{owner}/{name}/resolve/{revision}/{file}` URL,
+/// where model is `{hub}/{owner}/{name}`.
+pub fn split_file_url(url: &str) -> Option<(String, String)> {
+    let i = url.find("/resolve/")?;
+    let rest = &url[i + "/resolve/".len()..];
+    let file = rest.split_once('/')?.1;
+    Some((url[..i].to_string(), file.to_string()))
 }
 
 #[cfg(test)]
@@ -140,14 +204,16 @@ mod tests {
         assert_eq!(parse_spec("a/b").unwrap(), ("a/b".into(), None));
         assert_eq!(parse_spec("a/b/c.gguf").unwrap(), ("a/b".into(), Some("c.gguf".into())));
         assert!(parse_spec("a").is_err());
-        assert_eq!(file_url("http://x/hub/", "a/b", "c.gguf"), "http://x/hub/a/b/resolve/main/c.gguf");
+        assert_eq!(file_url("http://x/hub/", "a/b", "", "c.gguf"), "http://x/hub/a/b/resolve/main/c.gguf");
+        assert_eq!(file_url("http://x/hub", "a/b", "v1", "c.gguf"), "http://x/hub/a/b/resolve/v1/c.gguf");
+        assert_eq!(split_file_url("http://x/hub/a/b/resolve/v1/d/c.gguf").unwrap(), ("http://x/hub/a/b".into(), "d/c.gguf".into()));
     }
 
     #[test]
     fn round_trip() {
         let m = ToWorker::Stop;
         assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
-        let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2) };
+        let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
     }
 }

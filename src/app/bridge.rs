@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use super::state::{AppState, FileProgress, LoadPhase, ModelStatus, Phase};
+use super::state::{AppState, FileProgress, LoadPhase, ModelStatus, Phase, StorageInfo};
 use crate::protocol::{FromWorker, ModelSource, Slot, StopReason, ToWorker};
 
 /// Trunk's loader for the `worker` bin (next to index.html).
@@ -21,7 +21,7 @@ struct Bridge {
     worker: Worker,
     ready: bool,
     /// Messages sent before the worker said `Ready`.
-    pending: Vec<String>,
+    pending: Vec<JsValue>,
     restarts: u32,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
@@ -29,6 +29,16 @@ struct Bridge {
 
 thread_local! {
     static BRIDGE: RefCell<Option<Bridge>> = const { RefCell::new(None) };
+    /// Files the user picked for a slot (foundation, instruct): kept so a
+    /// precision change or a worker restart loads them again.
+    static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
+}
+
+fn slot_index(slot: Slot) -> usize {
+    match slot {
+        Slot::Foundation => 0,
+        Slot::Instruct => 1,
+    }
 }
 
 /// Starts the worker and asks it to load the models.
@@ -100,16 +110,57 @@ fn restart(state: AppState) {
 }
 
 pub fn send(msg: &ToWorker) {
-    let text = msg.to_json();
+    post(JsValue::from_str(&msg.to_json()));
+}
+
+fn post(value: JsValue) {
     BRIDGE.with(|b| {
         if let Some(b) = b.borrow_mut().as_mut() {
             if b.ready {
-                let _ = b.worker.post_message(&JsValue::from_str(&text));
+                let _ = b.worker.post_message(&value);
             } else {
-                b.pending.push(text);
+                b.pending.push(value);
             }
         }
     });
+}
+
+/// Loads a slot from files the user picked: the File objects go to the
+/// worker (structured clone: a handle, not the bytes), which reads them.
+pub fn load_local(state: AppState, slot: Slot, files: Vec<web_sys::File>) {
+    if files.is_empty() {
+        return;
+    }
+    let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+    let array: js_sys::Array = files.into_iter().collect();
+    LOCAL.with(|l| l.borrow_mut()[slot_index(slot)] = Some((names.join(", "), array)));
+    let precision = state.settings.with_untracked(|s| s.precision);
+    send_local(state, slot, precision);
+}
+
+fn send_local(state: AppState, slot: Slot, precision: crate::protocol::Precision) {
+    let Some((names, files)) = LOCAL.with(|l| l.borrow()[slot_index(slot)].clone()) else { return };
+    state.model(slot).set(ModelStatus { spec: format!("local: {names}"), phase: LoadPhase::Downloading, files: vec![], warning: None });
+    let msg: js_sys::Array = [JsValue::from_str(&ToWorker::LoadLocal { slot, precision }.to_json()), files.into()].into_iter().collect();
+    post(msg.into());
+}
+
+/// Back to the hub for a slot (forget its local files) and reload.
+pub fn forget_local(state: AppState, slot: Slot) {
+    LOCAL.with(|l| l.borrow_mut()[slot_index(slot)] = None);
+    load_models(state);
+}
+
+pub fn is_local(slot: Slot) -> bool {
+    LOCAL.with(|l| l.borrow()[slot_index(slot)].is_some())
+}
+
+pub fn list_cache() {
+    send(&ToWorker::ListCache);
+}
+
+pub fn delete_cached(model: String) {
+    send(&ToWorker::DeleteCached { model });
 }
 
 /// A hub address relative to the page (e.g. `./models`) made absolute, since
@@ -124,16 +175,22 @@ pub fn load_models(state: AppState) {
     let config = state.config.get_value();
     let hub = absolute_hub(&config.hub);
     let precision = state.settings.with_untracked(|s| s.precision);
-    state.instruct_model.set(ModelStatus { spec: config.instruct.clone(), phase: LoadPhase::Downloading, files: vec![] });
+    let (local_f, local_i) = (is_local(Slot::Foundation), is_local(Slot::Instruct));
+    state.instruct_model.set(ModelStatus { spec: config.instruct.clone(), phase: LoadPhase::Downloading, files: vec![], warning: None });
     state.foundation_model.set(match &config.foundation {
-        Some(spec) => ModelStatus { spec: spec.clone(), phase: LoadPhase::Downloading, files: vec![] },
-        None => ModelStatus { spec: String::new(), phase: LoadPhase::None, files: vec![] },
+        Some(spec) => ModelStatus { spec: spec.clone(), phase: LoadPhase::Downloading, files: vec![], warning: None },
+        None => ModelStatus { spec: String::new(), phase: LoadPhase::None, files: vec![], warning: None },
     });
+    let source = |spec: String| ModelSource { hub: hub.clone(), spec, revision: config.revision.clone() };
     send(&ToWorker::Load {
-        foundation: config.foundation.map(|spec| ModelSource { hub: hub.clone(), spec }),
-        instruct: ModelSource { hub, spec: config.instruct },
+        foundation: if local_f { None } else { config.foundation.clone().map(source) },
+        instruct: if local_i { None } else { Some(source(config.instruct.clone())) },
         precision,
+        cache: config.cache,
     });
+    for slot in [Slot::Instruct, Slot::Foundation] {
+        send_local(state, slot, precision);
+    }
 }
 
 fn receive(state: AppState, msg: FromWorker) {
@@ -145,29 +202,43 @@ fn receive(state: AppState, msg: FromWorker) {
                 b.ready = true;
                 std::mem::take(&mut b.pending)
             });
-            for text in pending {
+            for value in pending {
                 BRIDGE.with(|b| {
                     if let Some(b) = b.borrow().as_ref() {
-                        let _ = b.worker.post_message(&JsValue::from_str(&text));
+                        let _ = b.worker.post_message(&value);
                     }
                 });
             }
         }
-        FromWorker::Progress { slot, file, done, total } => state.model(slot).update(|m| {
+        FromWorker::Progress { slot, file, done, total, origin } => state.model(slot).update(|m| {
             m.phase = LoadPhase::Downloading;
+            let now = js_sys::Date::now();
             match m.files.iter_mut().find(|f| f.file == file) {
                 Some(f) => {
                     f.done = done;
                     f.total = total;
+                    f.origin = origin;
+                    f.updated_ms = now;
                 }
-                None => m.files.push(FileProgress { file, done, total }),
+                None => m.files.push(FileProgress { file, done, total, origin, started_ms: now, updated_ms: now }),
             }
         }),
-        FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
-        FromWorker::Loaded { slot, spec, weight_bytes, load_ms } => state.model(slot).update(|m| {
-            m.spec = spec;
-            m.phase = LoadPhase::Ready { weight_bytes, load_ms };
+        FromWorker::Warning { slot, message } => state.model(slot).update(|m| m.warning = Some(message)),
+        FromWorker::Storage { files, usage, quota, message } => state.storage.update(|s| {
+            *s = StorageInfo { files, usage, quota, message, persisted: s.persisted };
         }),
+        FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
+        FromWorker::Loaded { slot, spec, weight_bytes, load_ms } => {
+            state.model(slot).update(|m| {
+                if !is_local(slot) {
+                    m.spec = spec;
+                }
+                m.phase = LoadPhase::Ready { weight_bytes, load_ms };
+            });
+            if state.storage_open.get_untracked() {
+                list_cache();
+            }
+        }
         FromWorker::LoadFailed { slot, message } => state.model(slot).update(|m| m.phase = LoadPhase::Failed(message)),
         FromWorker::Started { job, prompt, tokens, .. } => state.with_answer(job, |a| {
             a.prompt = prompt;

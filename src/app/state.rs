@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::text::{PageConfig, DEFAULT_FOLLOW_UP};
-use crate::protocol::{Candidate, Precision, PromptToken, SamplingSettings, Slot, StopReason, Timings};
+use crate::protocol::{CachedFile, Candidate, Origin, Precision, PromptToken, SamplingSettings, Slot, StopReason, Timings};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Phase {
@@ -65,6 +65,21 @@ pub struct FileProgress {
     pub file: String,
     pub done: u64,
     pub total: Option<u64>,
+    pub origin: Origin,
+    /// `Date.now()` at the first progress event and at the latest one (for speed).
+    pub started_ms: f64,
+    pub updated_ms: f64,
+}
+
+/// The storage panel: what the worker reported of the model cache.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StorageInfo {
+    pub files: Vec<CachedFile>,
+    pub usage: Option<f64>,
+    pub quota: Option<f64>,
+    pub message: Option<String>,
+    /// `navigator.storage.persisted()` / the answer to the persist button.
+    pub persisted: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -84,6 +99,8 @@ pub struct ModelStatus {
     pub spec: String,
     pub phase: LoadPhase,
     pub files: Vec<FileProgress>,
+    /// Trouble that did not stop the model (e.g. the cache was full).
+    pub warning: Option<String>,
 }
 
 /// The settings panel (the tutorial's defaults).
@@ -161,6 +178,9 @@ pub struct AppState {
     /// A message at the top of the page (worker restarted, bad URL value, ...).
     pub notice: RwSignal<Option<String>>,
     pub next_job: RwSignal<u64>,
+    pub storage: RwSignal<StorageInfo>,
+    /// The storage panel is open (it refreshes when a model finishes loading).
+    pub storage_open: RwSignal<bool>,
 }
 
 impl AppState {
@@ -190,6 +210,8 @@ impl AppState {
             foundation_model: RwSignal::new(ModelStatus::default()),
             instruct_model: RwSignal::new(ModelStatus::default()),
             next_job: RwSignal::new(1),
+            storage: RwSignal::new(StorageInfo::default()),
+            storage_open: RwSignal::new(false),
         }
     }
 

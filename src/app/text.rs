@@ -2,7 +2,7 @@
 //! query, splitting a templated prompt into plain text and special tokens, and
 //! the words shown for sizes and speeds.
 
-use crate::protocol::{Precision, Timings};
+use crate::protocol::{CacheMode, Precision, Timings};
 
 pub const DEFAULT_HUB: &str = "https://huggingface.co";
 pub const DEFAULT_FOUNDATION: &str = "HuggingFaceTB/SmolLM2-135M";
@@ -25,6 +25,10 @@ pub struct PageConfig {
     pub instruct: String,
     pub question: String,
     pub precision: Precision,
+    /// `?revision=` (a branch, tag or commit; default main).
+    pub revision: String,
+    /// `?cache=off` (do not use the browser's cache) or `full` (tests: simulate a full quota).
+    pub cache: CacheMode,
     /// Words about a query value that was not understood.
     pub warning: Option<String>,
 }
@@ -61,8 +65,28 @@ pub fn page_config(query: &[(String, String)]) -> PageConfig {
         instruct: get("instruct").filter(|i| !i.is_empty()).unwrap_or_else(|| DEFAULT_INSTRUCT.into()),
         question: get("q").filter(|q| !q.is_empty()).unwrap_or_else(|| DEFAULT_QUESTION.into()),
         precision,
+        revision: get("revision").filter(|r| !r.is_empty()).unwrap_or_else(|| "main".into()),
+        cache: match get("cache").as_deref() {
+            Some("off") => CacheMode::Off,
+            Some("full") => CacheMode::SimulateFull,
+            _ => CacheMode::Use,
+        },
         warning,
     }
+}
+
+/// Download speed and time left, e.g. "12.3 MB/s, 4 s left".
+pub fn speed_words(done: u64, total: Option<u64>, elapsed_ms: f64) -> Option<String> {
+    if elapsed_ms < 200.0 || done == 0 {
+        return None;
+    }
+    let rate = done as f64 / (elapsed_ms / 1000.0);
+    let mut out = format!("{}/s", bytes(rate as u64));
+    if let Some(t) = total.filter(|t| *t > done) {
+        let left = ((t - done) as f64 / rate).ceil() as u64;
+        out.push_str(&if left >= 90 { format!(", {} min left", left.div_ceil(60)) } else { format!(", {left} s left") });
+    }
+    Some(out)
 }
 
 /// A piece of a prompt: plain text, or a special token such as `<|im_start|>`.
@@ -138,6 +162,16 @@ mod tests {
         let c = page_config(&q(&[("hub", "http://h"), ("foundation", ""), ("precision", "F32"), ("q", "Hi")]));
         assert_eq!((c.hub.as_str(), c.foundation, c.precision, c.question.as_str()), ("http://h", None, Precision::F32, "Hi"));
         assert!(page_config(&q(&[("precision", "f8")])).warning.is_some());
+        assert_eq!(c.revision, "main");
+        let c = page_config(&q(&[("revision", "v2"), ("cache", "off")]));
+        assert_eq!((c.revision.as_str(), c.cache), ("v2", CacheMode::Off));
+    }
+
+    #[test]
+    fn speeds() {
+        assert_eq!(speed_words(10 << 20, Some(20 << 20), 1000.0).as_deref(), Some("10.0 MB/s, 1 s left"));
+        assert_eq!(speed_words(1 << 20, None, 1000.0).as_deref(), Some("1.0 MB/s"));
+        assert_eq!(speed_words(0, None, 1000.0), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::bridge;
 use super::state::{Answer, AppState, LoadPhase, ModelStatus, Phase, Tab};
 use super::text::{self, page_config, split_special, PRESETS};
-use crate::protocol::Slot;
+use crate::protocol::{Origin, Slot};
 
 fn state() -> AppState {
     expect_context::<AppState>()
@@ -18,7 +18,7 @@ fn query_pairs() -> Vec<(String, String)> {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return vec![] };
     let mut out = vec![];
-    for k in ["hub", "foundation", "instruct", "q", "precision"] {
+    for k in ["hub", "foundation", "instruct", "q", "precision", "revision", "cache"] {
         if let Some(v) = params.get(k) {
             out.push((k.to_string(), v));
         }
@@ -70,7 +70,21 @@ fn ModelPanel() -> impl IntoView {
         <section class="models" aria-label="Model status">
             <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct/>
             <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation/>
+            <p class="small">
+                "Use files from this computer: pick or drop one .gguf file, or all the files of a checkpoint folder "
+                "(config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). "
+                "They are read inside this page; nothing is uploaded anywhere."
+            </p>
         </section>
+        <StoragePanel/>
+    }
+}
+
+fn origin_words(o: Origin) -> &'static str {
+    match o {
+        Origin::Network => "downloading",
+        Origin::Cache => "from cache",
+        Origin::Local => "local file",
     }
 }
 
@@ -81,17 +95,31 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
         Slot::Instruct => "model-instruct",
     };
     let s = state();
+    let source_words = move || {
+        status.with(|m| {
+            if m.files.is_empty() {
+                String::new()
+            } else if m.files.iter().all(|f| f.origin == Origin::Cache) {
+                " from cache".to_string()
+            } else if m.files.iter().all(|f| f.origin == Origin::Local) {
+                " from local files".to_string()
+            } else {
+                String::new()
+            }
+        })
+    };
     let phase_words = move || {
+        let from = source_words();
         status.with(|m| match &m.phase {
             LoadPhase::Idle => "waiting".to_string(),
-            LoadPhase::None => "none set (add ?foundation=owner/name to the address)".to_string(),
+            LoadPhase::None => "none set (add ?foundation=owner/name to the address, or pick local files)".to_string(),
             LoadPhase::Downloading => "downloading…".to_string(),
-            LoadPhase::Preparing => "preparing the weights…".to_string(),
+            LoadPhase::Preparing => format!("preparing the weights{from}…"),
             LoadPhase::Ready { weight_bytes, .. } if which == Slot::Foundation && s.instruct_model.with(|i| i.spec == m.spec) => {
                 format!("ready (the same file as the instruct model, shared in memory: {} of weights)", text::bytes(*weight_bytes))
             }
             LoadPhase::Ready { weight_bytes, load_ms } => {
-                format!("ready ({} of weights, loaded in {:.1} s)", text::bytes(*weight_bytes), load_ms / 1000.0)
+                format!("ready{from} ({} of weights, loaded in {:.1} s)", text::bytes(*weight_bytes), load_ms / 1000.0)
             }
             LoadPhase::Failed(e) => format!("failed: {e}"),
         })
@@ -103,8 +131,47 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
             _ => "model",
         })
     };
+    let total_words = move || {
+        status.with(|m| {
+            if m.files.len() < 2 {
+                return None;
+            }
+            let done: u64 = m.files.iter().map(|f| f.done).sum();
+            let total: u64 = m.files.iter().map(|f| f.total.unwrap_or(f.done).max(f.done)).sum();
+            Some(format!("all {} files: {} / {}", m.files.len(), text::bytes(done), text::bytes(total)))
+        })
+    };
+    let input_id = format!("local-{testid}");
+    let drag_over = RwSignal::new(false);
+    let on_pick = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(list) = input.files() {
+            let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+            bridge::load_local(s, which, files);
+        }
+        let _ = input.dyn_ref::<web_sys::HtmlInputElement>().map(|i| i.set_value(""));
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        drag_over.set(false);
+        if let Some(list) = ev.data_transfer().and_then(|d| d.files()) {
+            let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+            bridge::load_local(s, which, files);
+        }
+    };
     view! {
-        <div class=phase_class data-testid=testid>
+        <div
+            class=phase_class
+            class:drag=move || drag_over.get()
+            data-testid=testid
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                drag_over.set(true);
+            }
+            on:dragleave=move |_| drag_over.set(false)
+            on:drop=on_drop
+        >
             <div class="model-head">
                 <strong>{label}</strong>
                 " "
@@ -120,12 +187,21 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                         .into_iter()
                         .map(|f| {
                             let total = f.total.unwrap_or(0).max(f.done);
-                            let words = match f.total {
-                                Some(t) => format!("{} / {}", text::bytes(f.done), text::bytes(t)),
+                            let mut words = match f.total {
+                                Some(t) => format!("{} / {}", text::bytes(f.done), text::bytes(t.max(f.done))),
                                 None => format!("{} (size unknown)", text::bytes(f.done)),
                             };
+                            let finished = f.total.is_some_and(|t| f.done >= t);
+                            if f.origin != Origin::Network || finished {
+                                words.push_str(&format!(" · {}", if f.origin == Origin::Network { "downloaded" } else { origin_words(f.origin) }));
+                            }
+                            if let Some(sp) = text::speed_words(f.done, f.total, f.updated_ms - f.started_ms) {
+                                if !finished {
+                                    words.push_str(&format!(" · {sp}"));
+                                }
+                            }
                             view! {
-                                <li data-testid="file-progress">
+                                <li data-testid="file-progress" data-origin=origin_words(f.origin)>
                                     <span class="file">{f.file.clone()}</span>
                                     <progress max=total.max(1).to_string() value=f.done.to_string()></progress>
                                     <span class="bytes" data-done=f.done.to_string() data-total=total.to_string()>{words}</span>
@@ -135,8 +211,121 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                         .collect_view()
                 }}
             </ul>
+            {move || total_words().map(|w| view! { <p class="small" data-testid="total-progress">{w}</p> })}
+            {move || status.with(|m| m.warning.clone()).map(|w| view! { <p class="warning" role="status" data-testid="model-warning">{w}</p> })}
+            <div class="local">
+                <label class="button" for=input_id.clone()>"Use files from this computer…"</label>
+                <input
+                    id=input_id
+                    class="visually-hidden"
+                    type="file"
+                    multiple
+                    accept=".gguf,.json,.safetensors"
+                    data-testid="local-files"
+                    on:change=on_pick
+                />
+                <span class="hint">" or drop them here"</span>
+                {move || {
+                    s.model(which)
+                        .with(|m| m.spec.starts_with("local: "))
+                        .then(|| view! { <button class="link" on:click=move |_| bridge::forget_local(s, which)>"back to the hub"</button> })
+                }}
+            </div>
         </div>
     }
+}
+
+#[component]
+fn StoragePanel() -> impl IntoView {
+    let s = state();
+    let on_toggle = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let open = event_target::<web_sys::HtmlElement>(&ev).dyn_into::<web_sys::HtmlDetailsElement>().map(|d| d.open()).unwrap_or(false);
+        s.storage_open.set(open);
+        if open {
+            bridge::list_cache();
+            persisted(s, false);
+        }
+    };
+    let models = move || {
+        s.storage.with(|st| {
+            let mut groups: Vec<(String, Vec<(String, u64)>)> = vec![];
+            for f in &st.files {
+                match groups.iter_mut().find(|(m, _)| *m == f.model) {
+                    Some((_, v)) => v.push((f.file.clone(), f.bytes)),
+                    None => groups.push((f.model.clone(), vec![(f.file.clone(), f.bytes)])),
+                }
+            }
+            groups
+        })
+    };
+    view! {
+        <details class="storage" data-testid="storage" on:toggle=on_toggle>
+            <summary>"Storage: models kept in this browser"</summary>
+            <p class="small">
+                "Downloaded model files are kept in this browser's cache, so the next visit needs no download (and works offline). "
+                {move || s.storage.with(|st| match (st.usage, st.quota) {
+                    (Some(u), Some(q)) => format!("This site uses {} of the {} the browser allows it.", text::bytes(u as u64), text::bytes(q as u64)),
+                    _ => String::new(),
+                })}
+            </p>
+            {move || s.storage.with(|st| st.message.clone()).map(|m| view! { <p class="small" data-testid="storage-message">{m}</p> })}
+            <ul class="cached" data-testid="cached-models">
+                {move || {
+                    let groups = models();
+                    if groups.is_empty() {
+                        return view! { <li class="muted">"Nothing cached yet."</li> }.into_any();
+                    }
+                    groups
+                        .into_iter()
+                        .map(|(model, files)| {
+                            let size: u64 = files.iter().map(|(_, b)| *b).sum();
+                            let names = files.iter().map(|(f, _)| f.clone()).collect::<Vec<_>>().join(", ");
+                            let m = model.clone();
+                            view! {
+                                <li data-testid="cached-model">
+                                    <code>{model.clone()}</code>
+                                    {format!(" — {} ({names}) ", text::bytes(size))}
+                                    <button data-testid="delete-cached" on:click=move |_| bridge::delete_cached(m.clone())>"Delete"</button>
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                        .into_any()
+                }}
+            </ul>
+            <div class="actions">
+                <button on:click=move |_| bridge::list_cache()>"Refresh"</button>
+                <button data-testid="persist" on:click=move |_| persisted(s, true)>"Keep it (persistent storage)"</button>
+                <span class="small" data-testid="persisted">
+                    {move || s.storage.with(|st| match st.persisted {
+                        Some(true) => "Persistent: the browser will not evict these files on its own.",
+                        Some(false) => "Not persistent: the browser may evict these files when space runs low.",
+                        None => "",
+                    })}
+                </span>
+            </div>
+        </details>
+    }
+}
+
+/// `navigator.storage.persisted()`, or `persist()` when `ask`.
+fn persisted(s: AppState, ask: bool) {
+    use wasm_bindgen::JsCast;
+    let Some(storage) = web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"navigator".into()).ok())
+        .and_then(|n| js_sys::Reflect::get(&n, &"storage".into()).ok()).filter(|v| !v.is_undefined()) else {
+        return;
+    };
+    let Ok(f) = js_sys::Reflect::get(&storage, &(if ask { "persist" } else { "persisted" }).into()).and_then(|f| f.dyn_into::<js_sys::Function>()) else {
+        return;
+    };
+    let Ok(p) = f.call0(&storage) else { return };
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Ok(v) = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&p)).await {
+            s.storage.update(|st| st.persisted = v.as_bool());
+        }
+    });
 }
 
 #[component]

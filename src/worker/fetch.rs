@@ -1,75 +1,287 @@
-//! Model files over HTTP, from inside the worker: one `fetch` per file, the
-//! body read chunk by chunk into one buffer, progress posted as it arrives.
+//! Model files, from inside the worker: from the browser's cache when it has
+//! them, else over HTTP (one `fetch` per file, the body read chunk by chunk
+//! into one buffer and, at the same time, streamed into the cache), or from
+//! files the user picked. Progress is posted as bytes arrive. A body cut
+//! midway is resumed with a Range request from where it stopped; where the
+//! server states a sha256 (the `X-Linked-Etag` / `ETag` of Hub LFS files) it
+//! is checked before the file is used or cached.
 //! Errors are sentences that name the file and say what to try.
 
+use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
 
+use super::cache::{self, js_error};
 use super::post;
-use crate::protocol::{FromWorker, Slot};
+use crate::protocol::{CacheMode, FromWorker, Origin, Slot};
 
 /// Post progress at most every this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 1 << 20;
+/// Range requests after a body breaks off, before giving up.
+const RESUMES: u32 = 3;
 
-/// The bytes of `url`. `optional`: a 404 gives `Ok(None)` instead of an error.
-pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool) -> Result<Option<Vec<u8>>, String> {
-    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let init = RequestInit::new();
-    init.set_referrer_policy(web_sys::ReferrerPolicy::NoReferrer);
-    let unreachable = || {
-        format!(
-            "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS). Check the hub address and your connection."
-        )
-    };
-    let response: Response = JsFuture::from(scope.fetch_with_str_and_init(url, &init))
-        .await
-        .map_err(|_| unreachable())?
-        .unchecked_into();
-    let status = response.status();
-    if status == 404 && optional {
-        return Ok(None);
-    }
-    if status == 404 {
-        return Err(format!("{file} was not found at {url} (HTTP 404). Check the model name: a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf."));
-    }
-    if !response.ok() {
-        return Err(format!("Downloading {file} from {url} failed: HTTP {status} {}.", response.status_text()));
-    }
-    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-    let body = response.body().ok_or_else(|| format!("{file}: the server sent no body."))?;
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes: Vec<u8> = Vec::with_capacity(total.unwrap_or(0) as usize);
-    let mut last_posted = 0u64;
-    post(&FromWorker::Progress { slot, file: file.to_string(), done: 0, total });
+fn progress(slot: Slot, file: &str, done: u64, total: Option<u64>, origin: Origin) {
+    post(&FromWorker::Progress { slot, file: file.to_string(), done, total, origin });
+}
+
+/// Reads a stream to its end into `bytes`, posting progress. `on_chunk` sees
+/// every chunk (the cache sink and the hash). `Err` carries the JS error words.
+async fn read_stream(
+    stream: web_sys::ReadableStream,
+    bytes: &mut Vec<u8>,
+    skip: &mut u64,
+    mut on_chunk: impl FnMut(&js_sys::Uint8Array, &[u8]),
+    mut on_progress: impl FnMut(u64),
+) -> Result<(), String> {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut last_posted = bytes.len() as u64;
     loop {
-        let chunk = JsFuture::from(reader.read())
-            .await
-            .map_err(|e| format!("The download of {file} broke off after {} bytes ({}). Try again.", bytes.len(), js_error(&e)))?;
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&e))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
         if done {
-            break;
+            return Ok(());
         }
-        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| format!("{file}: unreadable data"))?.unchecked_into();
+        let mut value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "unreadable data".to_string())?.unchecked_into();
+        // A server that ignored our Range header: drop what we already have.
+        if *skip > 0 {
+            let n = (*skip).min(value.length() as u64);
+            *skip -= n;
+            value = value.subarray(n as u32, value.length());
+            if value.length() == 0 {
+                continue;
+            }
+        }
         let start = bytes.len();
         bytes.resize(start + value.length() as usize, 0);
         value.copy_to(&mut bytes[start..]);
+        on_chunk(&value, &bytes[start..]);
         let n = bytes.len() as u64;
         if n - last_posted >= PROGRESS_STEP {
             last_posted = n;
-            post(&FromWorker::Progress { slot, file: file.to_string(), done: n, total });
+            on_progress(n);
         }
+    }
+}
+
+/// The sha256 a server states for a file: a 64-hex `X-Linked-Etag` or `ETag`.
+fn stated_sha256(r: &Response) -> Option<String> {
+    ["x-linked-etag", "etag"].iter().find_map(|h| {
+        let v = r.headers().get(h).ok().flatten()?;
+        let v = v.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
+        (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v)
+    })
+}
+
+async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue> {
+    let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+    let init = RequestInit::new();
+    init.set_referrer_policy(web_sys::ReferrerPolicy::NoReferrer);
+    if from > 0 {
+        let headers = web_sys::Headers::new()?;
+        headers.set("Range", &format!("bytes={from}-"))?;
+        init.set_headers(&headers);
+    }
+    Ok(JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await?.unchecked_into())
+}
+
+/// The bytes of `url` (cache first). `optional`: a 404 gives `Ok(None)`.
+pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode) -> Result<Option<Vec<u8>>, String> {
+    if mode == CacheMode::Use {
+        match cache::lookup(url).await {
+            Some(None) if optional => return Ok(None),
+            Some(Some(r)) => {
+                let total = r.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+                if let Some(body) = r.body() {
+                    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+                    progress(slot, file, 0, total, Origin::Cache);
+                    let read = read_stream(body, &mut bytes, &mut 0, |_, _| {}, |n| progress(slot, file, n, total, Origin::Cache)).await;
+                    if read.is_ok() && total.is_none_or(|t| t == bytes.len() as u64) {
+                        let n = bytes.len() as u64;
+                        progress(slot, file, n, Some(n), Origin::Cache);
+                        return Ok(Some(bytes));
+                    }
+                }
+                // Unreadable entry: forget it and download again.
+                cache::delete(url).await;
+            }
+            _ => {}
+        }
+    }
+    download(slot, url, file, optional, mode).await
+}
+
+async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode) -> Result<Option<Vec<u8>>, String> {
+    let unreachable = |why: &str| {
+        format!(
+            "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({why}). \
+             Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
+             or serve a mirror folder next to the page (?hub=./models)."
+        )
+    };
+    let response = request(url, 0).await.map_err(|e| unreachable(&js_error(&e)))?;
+    let status = response.status();
+    if status == 404 && optional {
+        if mode == CacheMode::Use {
+            cache::store_missing(url).await;
+        }
+        return Ok(None);
+    }
+    if status == 404 {
+        return Err(format!(
+            "{file} was not found at {url} (HTTP 404): the repo or the file name is wrong, or the revision does not have it. \
+             Check the model name (a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf) and ?revision=."
+        ));
+    }
+    if status == 401 || status == 403 {
+        return Err(format!(
+            "{file} at {url}: the server refused it (HTTP {status}). The repo may be private or gated, which this page cannot log in to; use a public repo, a mirror or local files."
+        ));
+    }
+    if !response.ok() {
+        return Err(format!("Downloading {file} from {url} failed: HTTP {status} {}. Try again later.", response.status_text()));
+    }
+    // With Content-Encoding the length is the compressed size: then only a floor.
+    let mut total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let expected = stated_sha256(&response);
+    let sink = if mode == CacheMode::Off {
+        None
+    } else {
+        match cache::Sink::start(url, mode == CacheMode::SimulateFull).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                post(&FromWorker::Warning { slot, message: format!("{file} will not be kept for the next visit: {e}. The model runs from memory this time.") });
+                None
+            }
+        }
+    };
+    let mut bytes: Vec<u8> = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut hasher = Sha256::new();
+    let started = js_sys::Date::now();
+    progress(slot, file, 0, total, Origin::Network);
+    let mut response = response;
+    let mut resumes = 0;
+    let mut last_error;
+    loop {
+        let before = bytes.len() as u64;
+        let mut skip = 0u64;
+        if before > 0 {
+            // A resumed request: 206 from where we stopped, or 200 from the start.
+            match response.status() {
+                206 => {
+                    let range = response.headers().get("content-range").ok().flatten().unwrap_or_default();
+                    let start = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
+                    if start.is_some_and(|s| s != before) {
+                        last_error = format!("the server resumed at the wrong place ({range})");
+                        break;
+                    }
+                }
+                200 => skip = before,
+                s => {
+                    last_error = format!("HTTP {s} when asked to resume");
+                    break;
+                }
+            }
+        }
+        let Some(body) = response.body() else {
+            last_error = "the server sent no body".into();
+            break;
+        };
+        let t = total;
+        let read = read_stream(
+            body,
+            &mut bytes,
+            &mut skip,
+            |chunk, copied| {
+                hasher.update(copied);
+                if let Some(s) = &sink {
+                    s.write(chunk);
+                }
+            },
+            |n| progress(slot, file, n, t, Origin::Network),
+        )
+        .await;
+        let n = bytes.len() as u64;
+        match read {
+            Ok(()) if total.is_none_or(|t| n >= t) => {
+                total = Some(total.unwrap_or(n).max(n));
+                last_error = String::new();
+                break;
+            }
+            Ok(()) => last_error = format!("the body ended at {n} of {} bytes", total.unwrap_or(0)),
+            Err(e) => last_error = e,
+        }
+        if resumes == RESUMES {
+            break;
+        }
+        resumes += 1;
+        let waiting = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
+            let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+            let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 300 * resumes as i32);
+        }));
+        let _ = waiting.await;
+        response = match request(url, n).await {
+            Ok(r) => r,
+            Err(e) => {
+                last_error = js_error(&e);
+                break;
+            }
+        };
     }
     let n = bytes.len() as u64;
-    if let Some(t) = total {
-        if n < t {
-            return Err(format!("The download of {file} stopped at {n} of {t} bytes. Try again."));
+    if !last_error.is_empty() {
+        if let Some(s) = sink {
+            s.abort("download failed").await;
+        }
+        let tried = if resumes > 0 { format!(" Resuming from where it stopped was tried {resumes} time(s) and failed too.") } else { String::new() };
+        return Err(format!(
+            "The download of {file} from {url} broke off after {} of {} ({last_error}).{tried} Check your connection and reload the page to try again, \
+             or use local files or a mirror.",
+            crate::app::text::bytes(n),
+            total.map(crate::app::text::bytes).unwrap_or_else(|| "an unknown size".into())
+        ));
+    }
+    if let Some(want) = expected {
+        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        if got != want {
+            if let Some(s) = sink {
+                s.abort("checksum mismatch").await;
+            }
+            return Err(format!(
+                "{file} from {url} is corrupt: its sha256 is {got}, but the server says it should be {want}. It was not used and not cached. \
+                 Reload to download it again; if this repeats, the mirror or proxy in between is serving a damaged or different file."
+            ));
         }
     }
-    post(&FromWorker::Progress { slot, file: file.to_string(), done: n, total: Some(total.unwrap_or(n).max(n)) });
+    progress(slot, file, n, Some(n), Origin::Network);
+    if let Some(s) = sink {
+        if let Err(e) = s.finish().await {
+            let full = e.contains("Quota");
+            post(&FromWorker::Warning {
+                slot,
+                message: if full {
+                    format!(
+                        "The browser's storage is full, so {file} was not cached ({e}). The model runs from memory this time and will be downloaded again next visit; free space with Delete in the storage panel."
+                    )
+                } else {
+                    format!("{file} could not be cached ({e}). The model runs from memory this time and will be downloaded again next visit.")
+                },
+            });
+        }
+    }
+    let _ = started;
     Ok(Some(bytes))
 }
 
-fn js_error(e: &wasm_bindgen::JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| "unknown error".into())
+/// The bytes of a file the user picked (read here, in the worker: nothing is uploaded).
+pub async fn read_local(slot: Slot, file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let name = file.name();
+    let total = file.size() as u64;
+    let mut bytes = Vec::with_capacity(total as usize);
+    progress(slot, &name, 0, Some(total), Origin::Local);
+    read_stream(file.stream(), &mut bytes, &mut 0, |_, _| {}, |n| progress(slot, &name, n, Some(total), Origin::Local))
+        .await
+        .map_err(|e| format!("Could not read the local file {name} ({e}). Pick it again; it may have been moved or changed."))?;
+    progress(slot, &name, bytes.len() as u64, Some(bytes.len() as u64), Origin::Local);
+    Ok(bytes)
 }

@@ -6,6 +6,7 @@
 //! State lives in one thread-local; message handlers and the two async loops
 //! (loading, generating) take short borrows of it and never across an await.
 
+mod cache;
 mod fetch;
 
 use std::cell::RefCell;
@@ -20,7 +21,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 use crate::engine::llm::shards_from_index;
 use crate::engine::modes::{foundation_prompt, instruct_prompt};
 use crate::engine::{CheckpointFiles, LanguageModel, ModelFiles, Step};
-use crate::protocol::{parse_spec, FromWorker, Message, Mode, ModelSource, Precision, PromptToken, SamplingSettings, Slot, ToWorker};
+use crate::protocol::{parse_spec, CacheMode, FromWorker, Message, Mode, ModelSource, Precision, PromptToken, SamplingSettings, Slot, ToWorker};
 
 type Model = Rc<RefCell<LanguageModel>>;
 
@@ -49,8 +50,18 @@ struct State {
     running: bool,
     /// Set by `Stop`: the running job ends at its next tick.
     stop: bool,
-    /// Bumped by every `Load`: loads and jobs of an older epoch give up.
+    /// Bumped by every `Load`/`LoadLocal`: jobs of an older epoch give up.
     epoch: u64,
+    /// Per slot (foundation, instruct), bumped by every load of that slot:
+    /// a load of an older generation gives up.
+    generation: [u64; 2],
+}
+
+fn slot_index(slot: Slot) -> usize {
+    match slot {
+        Slot::Foundation => 0,
+        Slot::Instruct => 1,
+    }
 }
 
 impl State {
@@ -76,6 +87,7 @@ thread_local! {
         running: false,
         stop: false,
         epoch: 0,
+        generation: [0, 0],
     });
     /// Resolvers waiting for the next macrotask (see [`yield_now`]).
     static YIELDS: RefCell<Option<(web_sys::MessagePort, Rc<RefCell<VecDeque<js_sys::Function>>>)>> = const { RefCell::new(None) };
@@ -97,8 +109,38 @@ pub(crate) fn post(msg: &FromWorker) {
 /// Entry point (from `src/bin/worker.rs`): listen for `ToWorker` messages.
 pub fn start() {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
-        let Some(text) = ev.data().as_string() else { return };
+        // A string, or `[json, [File, ...]]` for `LoadLocal`.
+        let data = ev.data();
+        let (text, files) = match data.dyn_ref::<js_sys::Array>() {
+            Some(a) => (a.get(0).as_string(), a.get(1).dyn_into::<js_sys::Array>().ok()),
+            None => (data.as_string(), None),
+        };
+        let Some(text) = text else { return };
         match ToWorker::from_json(&text) {
+            Ok(ToWorker::LoadLocal { slot, precision }) => {
+                let files: Vec<web_sys::File> = files.map(|a| a.iter().filter_map(|f| f.dyn_into().ok()).collect()).unwrap_or_default();
+                let (epoch, gen) = with_state(|s| {
+                    s.epoch += 1;
+                    s.stop = s.running;
+                    s.generation[slot_index(slot)] += 1;
+                    *s.slot_mut(slot) = SlotState::Loading;
+                    (s.epoch, s.generation[slot_index(slot)])
+                });
+                let _ = epoch;
+                drop_queue();
+                spawn_local(async move {
+                    let current = move || with_state(|s| s.generation[slot_index(slot)] == gen);
+                    let state = match load_model(slot, &Source::Local(files), precision, &current).await {
+                        Ok(Some(m)) => SlotState::Ready(m),
+                        Ok(None) => return,
+                        Err(e) => SlotState::Failed(e),
+                    };
+                    if current() {
+                        with_state(|s| *s.slot_mut(slot) = state);
+                        kick();
+                    }
+                });
+            }
             Ok(msg) => handle(msg),
             Err(e) => web_sys::console::error_1(&e.into()),
         }
@@ -110,17 +152,28 @@ pub fn start() {
 
 fn handle(msg: ToWorker) {
     match msg {
-        ToWorker::Load { foundation, instruct, precision } => {
-            let epoch = with_state(|s| {
+        ToWorker::Load { foundation, instruct, precision, cache } => {
+            let gens = with_state(|s| {
                 s.epoch += 1;
                 s.stop = s.running;
+                s.generation[0] += 1;
+                s.generation[1] += 1;
                 s.foundation = if foundation.is_some() { SlotState::Loading } else { SlotState::Empty };
-                s.instruct = SlotState::Loading;
-                s.epoch
+                s.instruct = if instruct.is_some() { SlotState::Loading } else { SlotState::Empty };
+                s.generation
             });
             drop_queue();
-            spawn_local(load_all(epoch, foundation, instruct, precision));
+            spawn_local(load_all(gens, foundation, instruct, precision, cache));
         }
+        ToWorker::LoadLocal { .. } => {}
+        ToWorker::ListCache => spawn_local(send_storage(None)),
+        ToWorker::DeleteCached { model } => spawn_local(async move {
+            let message = match cache::delete_model(&model).await {
+                Ok(n) => format!("Deleted {n} cached file(s) of {model}."),
+                Err(e) => format!("Could not delete {model} from the cache: {e}"),
+            };
+            send_storage(Some(message)).await;
+        }),
         ToWorker::Ask { job, mode, question, messages, settings } => {
             with_state(|s| s.queue.push_back(Job { job, mode, question, messages, settings }));
             kick();
@@ -270,42 +323,61 @@ async fn yield_now() {
     let _ = JsFuture::from(promise).await;
 }
 
-async fn load_all(epoch: u64, foundation: Option<ModelSource>, instruct: ModelSource, precision: Precision) {
-    let current = || with_state(|s| s.epoch == epoch);
-    let state = match load_model(Slot::Instruct, &instruct, precision, &current).await {
-        Ok(Some(m)) => SlotState::Ready(m),
-        Ok(None) => return,
-        Err(e) => SlotState::Failed(e),
+async fn send_storage(message: Option<String>) {
+    let (files, message) = match cache::list().await {
+        Ok(f) => (f, message),
+        Err(e) => (vec![], Some(format!("The model cache cannot be read: {e}"))),
     };
-    if !current() {
-        return;
+    let (usage, quota) = cache::estimate().await;
+    post(&FromWorker::Storage { files, usage, quota, message });
+}
+
+/// Where one model's files come from.
+enum Source {
+    Hub(ModelSource, CacheMode),
+    Local(Vec<web_sys::File>),
+}
+
+async fn load_all(gens: [u64; 2], foundation: Option<ModelSource>, instruct: Option<ModelSource>, precision: Precision, mode: CacheMode) {
+    let current = |slot: Slot| move || with_state(|s| s.generation[slot_index(slot)] == gens[slot_index(slot)]);
+    let mut instruct_state = None;
+    if let Some(instruct) = &instruct {
+        let state = match load_model(Slot::Instruct, &Source::Hub(instruct.clone(), mode), precision, &current(Slot::Instruct)).await {
+            Ok(Some(m)) => SlotState::Ready(m),
+            Ok(None) => return,
+            Err(e) => SlotState::Failed(e),
+        };
+        if !current(Slot::Instruct)() {
+            return;
+        }
+        with_state(|s| s.instruct = state.clone());
+        instruct_state = Some(state);
+        kick();
     }
-    with_state(|s| s.instruct = state.clone());
-    kick();
     let Some(foundation) = foundation else {
         kick();
         return;
     };
     // The same file for both: one copy in memory (the KV cache follows the prompt).
-    let state = match (&state, foundation == instruct) {
-        (SlotState::Ready(m), true) => {
+    let state = match (&instruct_state, Some(&foundation) == instruct.as_ref()) {
+        (Some(SlotState::Ready(m)), true) => {
             post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes: m.borrow().weight_bytes() as u64, load_ms: 0.0 });
             SlotState::Ready(m.clone())
         }
-        _ => match load_model(Slot::Foundation, &foundation, precision, &current).await {
+        _ => match load_model(Slot::Foundation, &Source::Hub(foundation, mode), precision, &current(Slot::Foundation)).await {
             Ok(Some(m)) => SlotState::Ready(m),
             Ok(None) => return,
             Err(e) => SlotState::Failed(e),
         },
     };
-    if current() {
+    if current(Slot::Foundation)() {
         with_state(|s| *s.slot_mut(Slot::Foundation) = state);
         kick();
     }
 }
 
 /// Fetches and loads one model. `Ok(None)`: abandoned (a newer `Load` came).
-async fn load_model(slot: Slot, source: &ModelSource, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
+async fn load_model(slot: Slot, source: &Source, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
     let result = fetch_and_load(slot, source, precision, current).await;
     match &result {
         Err(message) if current() => post(&FromWorker::LoadFailed { slot, message: message.clone() }),
@@ -314,11 +386,65 @@ async fn load_model(slot: Slot, source: &ModelSource, precision: Precision, curr
     result
 }
 
-async fn fetch_and_load(slot: Slot, source: &ModelSource, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
-    let (repo, gguf) = parse_spec(&source.spec)?;
+/// The files of a local pick, by name: (the spec shown, the GGUF file if any).
+fn local_layout(files: &[web_sys::File]) -> Result<(String, Option<String>), String> {
+    let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+    let ggufs: Vec<&String> = names.iter().filter(|n| n.to_ascii_lowercase().ends_with(".gguf")).collect();
+    match ggufs.as_slice() {
+        [one] => return Ok((format!("local file {one}"), Some(one.to_string()))),
+        [] => {}
+        many => {
+            return Err(format!(
+                "Pick one GGUF file, not {} ({}).",
+                many.len(),
+                many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
+    }
+    let has = |n: &str| names.iter().any(|x| x == n);
+    let missing: Vec<&str> = ["config.json", "tokenizer.json"].into_iter().filter(|n| !has(n)).collect();
+    let weights = has("model.safetensors") || has("model.safetensors.index.json");
+    if names.is_empty() || !missing.is_empty() || !weights {
+        let mut what: Vec<&str> = missing;
+        if !weights {
+            what.push("model.safetensors (or model.safetensors.index.json and its shards)");
+        }
+        return Err(format!(
+            "These files are not a model: missing {}. Pick one .gguf file, or all the files of a checkpoint folder together \
+             (config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). You picked: {}.",
+            what.join(", "),
+            if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+        ));
+    }
+    Ok((format!("local checkpoint ({} files)", names.len()), None))
+}
+
+async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
+    let (spec, repo, gguf) = match source {
+        Source::Hub(source, _) => {
+            let (repo, gguf) = parse_spec(&source.spec)?;
+            (source.spec.clone(), repo, gguf)
+        }
+        Source::Local(files) => {
+            let (spec, gguf) = local_layout(files)?;
+            (spec, String::new(), gguf)
+        }
+    };
     let get = |file: String, optional: bool| {
-        let url = crate::protocol::file_url(&source.hub, &repo, &file);
-        async move { fetch::fetch_file(slot, &url, &file, optional).await }
+        let repo = repo.clone();
+        async move {
+            match source {
+                Source::Hub(source, mode) => {
+                    let url = crate::protocol::file_url(&source.hub, &repo, &source.revision, &file);
+                    fetch::fetch_file(slot, &url, &file, optional, *mode).await
+                }
+                Source::Local(files) => match files.iter().find(|f| f.name() == file) {
+                    Some(f) => fetch::read_local(slot, f).await.map(Some),
+                    None if optional => Ok(None),
+                    None => Err(format!("{file} is needed but was not among the files you picked. Pick it together with the others.")),
+                },
+            }
+        }
     };
     let started = js_sys::Date::now();
     let model = if let Some(file) = gguf {
@@ -338,7 +464,7 @@ async fn fetch_and_load(slot: Slot, source: &ModelSource, precision: Precision, 
             Some(bytes) => vec![bytes],
             None => {
                 let index = get("model.safetensors.index.json".into(), true).await?.ok_or_else(|| {
-                    format!("{repo} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?")
+                    format!("{spec} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?")
                 })?;
                 let mut shards = vec![];
                 for name in shards_from_index(&index).map_err(|e| e.to_string())? {
@@ -366,7 +492,7 @@ async fn fetch_and_load(slot: Slot, source: &ModelSource, precision: Precision, 
     }
     post(&FromWorker::Loaded {
         slot,
-        spec: source.spec.clone(),
+        spec,
         weight_bytes: model.weight_bytes() as u64,
         load_ms: js_sys::Date::now() - started,
     });

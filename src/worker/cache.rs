@@ -1,0 +1,206 @@
+//! The browser's cache of model files, from the worker: keyed by URL, filled
+//! while a download streams (each network chunk goes to the wasm buffer the
+//! engine needs and into the cache's stream, so no second full copy is held).
+//!
+//! Why the Cache API and not OPFS: it is keyed by URL (exactly our key), its
+//! `put` takes a streaming `Response` so a file is written while it downloads,
+//! it works the same in the worker and in the page (the storage panel lists
+//! and deletes from either), and a failed or refused stream (checksum
+//! mismatch, full quota) leaves no half-written entry behind. OPFS would give
+//! random access and sync handles, which we do not need: the engine wants
+//! each file whole.
+//!
+//! A tiny piece of JavaScript (built once with `new Function`, since the worker
+//! is a classic script without wasm-bindgen snippets) owns the stream
+//! controller and the pending `put`.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use crate::protocol::{split_file_url, CachedFile};
+
+pub const CACHE_NAME: &str = "three-answers-models-v1";
+/// Header of a marker entry for an optional file the server does not have.
+const MISSING: &str = "x-three-answers-missing";
+
+const SINK_JS: &str = r#"
+  let ctrl, failed = null;
+  const stream = new ReadableStream({ start(c) { ctrl = c; } });
+  let done;
+  if (simulateFull) {
+    done = Promise.reject(new DOMException('The quota has been exceeded (simulated with ?cache=full).', 'QuotaExceededError'));
+  } else {
+    done = cache.put(url, new Response(stream, { headers: { 'content-type': 'application/octet-stream' } }));
+  }
+  done = done.then(() => null, (e) => { failed = e; try { ctrl.error(e); } catch (_) {} return e; });
+  return {
+    write(chunk) { if (!failed) { try { ctrl.enqueue(chunk); } catch (_) {} } },
+    finish() {
+      try { ctrl.close(); } catch (_) {}
+      return done.then((e) => (e ? `${e.name || 'Error'}: ${e.message || e}` : null));
+    },
+    abort(reason) {
+      try { ctrl.error(new Error(reason)); } catch (_) {}
+      return done.then(() => cache.delete(url)).then(() => null, () => null);
+    },
+  };
+"#;
+
+thread_local! {
+    static SINK_FN: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+fn get(o: &JsValue, k: &str) -> JsValue {
+    js_sys::Reflect::get(o, &k.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+async fn call_async(o: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: js_sys::Function = get(o, method).dyn_into().map_err(|_| JsValue::from_str(&format!("no {method}")))?;
+    let arr: js_sys::Array = args.iter().collect();
+    let p = f.apply(o, &arr)?;
+    JsFuture::from(js_sys::Promise::resolve(&p)).await
+}
+
+pub fn js_error(e: &JsValue) -> String {
+    if let Some(err) = e.dyn_ref::<js_sys::Error>() {
+        return format!("{}: {}", String::from(err.name()), String::from(err.message()));
+    }
+    let name = get(e, "name").as_string();
+    let msg = get(e, "message").as_string();
+    match (name, msg) {
+        (Some(n), Some(m)) => format!("{n}: {m}"),
+        (_, Some(m)) => m,
+        _ => e.as_string().unwrap_or_else(|| "unknown error".into()),
+    }
+}
+
+/// The model cache, or why there is none (e.g. an opaque origin).
+pub async fn open() -> Result<JsValue, String> {
+    let caches = get(&js_sys::global(), "caches");
+    if caches.is_undefined() || caches.is_null() {
+        return Err("this browser gives the page no Cache API here (a private window or a non-HTTPS address?)".into());
+    }
+    call_async(&caches, "open", &[CACHE_NAME.into()]).await.map_err(|e| js_error(&e))
+}
+
+/// A cached response for `url`: `Some(None)` is a marker "the server has no such file".
+pub async fn lookup(url: &str) -> Option<Option<web_sys::Response>> {
+    let cache = open().await.ok()?;
+    let r = call_async(&cache, "match", &[url.into()]).await.ok()?;
+    let r: web_sys::Response = r.dyn_into().ok()?;
+    if r.headers().has(MISSING).unwrap_or(false) {
+        return Some(None);
+    }
+    Some(Some(r))
+}
+
+/// Remembers that an optional file does not exist on the server, so a later
+/// visit needs no request for it.
+pub async fn store_missing(url: &str) {
+    let Ok(cache) = open().await else { return };
+    let init = web_sys::ResponseInit::new();
+    init.set_status(404);
+    let headers = web_sys::Headers::new().expect("Headers");
+    let _ = headers.set(MISSING, "1");
+    init.set_headers(&headers);
+    if let Ok(r) = web_sys::Response::new_with_opt_str_and_init(None, &init) {
+        let _ = call_async(&cache, "put", &[url.into(), r.into()]).await;
+    }
+}
+
+pub async fn delete(url: &str) {
+    if let Ok(cache) = open().await {
+        let _ = call_async(&cache, "delete", &[url.into()]).await;
+    }
+}
+
+/// A cache entry being written while its download streams.
+pub struct Sink(JsValue);
+
+impl Sink {
+    /// `Err`: the cache cannot be opened (the download goes on, from memory).
+    pub async fn start(url: &str, simulate_full: bool) -> Result<Sink, String> {
+        let cache = if simulate_full { JsValue::NULL } else { open().await? };
+        let f = SINK_FN.with(|f| {
+            f.borrow_mut().get_or_insert_with(|| js_sys::Function::new_with_args("cache, url, simulateFull", SINK_JS)).clone()
+        });
+        let sink = f.call3(&JsValue::NULL, &cache, &url.into(), &simulate_full.into()).map_err(|e| js_error(&e))?;
+        Ok(Sink(sink))
+    }
+
+    pub fn write(&self, chunk: &js_sys::Uint8Array) {
+        if let Ok(f) = get(&self.0, "write").dyn_into::<js_sys::Function>() {
+            let _ = f.call1(&self.0, chunk);
+        }
+    }
+
+    /// Ends the entry; `Err(words)` when the cache refused it (e.g. quota).
+    pub async fn finish(self) -> Result<(), String> {
+        match call_async(&self.0, "finish", &[]).await {
+            Ok(v) => match v.as_string() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            },
+            Err(e) => Err(js_error(&e)),
+        }
+    }
+
+    /// Throws the entry away (checksum mismatch, failed download).
+    pub async fn abort(self, reason: &str) {
+        let _ = call_async(&self.0, "abort", &[reason.into()]).await;
+    }
+}
+
+/// Every cached model file, with its size.
+pub async fn list() -> Result<Vec<CachedFile>, String> {
+    let cache = open().await?;
+    let keys: js_sys::Array = call_async(&cache, "keys", &[]).await.map_err(|e| js_error(&e))?.unchecked_into();
+    let mut out = vec![];
+    for req in keys.iter() {
+        let url = get(&req, "url").as_string().unwrap_or_default();
+        let Ok(resp) = call_async(&cache, "match", &[req.clone()]).await else { continue };
+        let Ok(resp) = resp.dyn_into::<web_sys::Response>() else { continue };
+        if resp.headers().has(MISSING).unwrap_or(false) {
+            continue;
+        }
+        // A cached body is on disk: its Blob's size does not read it.
+        let bytes = match resp.blob() {
+            Ok(p) => JsFuture::from(p).await.ok().map(|b| b.unchecked_into::<web_sys::Blob>().size() as u64).unwrap_or(0),
+            Err(_) => 0,
+        };
+        let (model, file) = split_file_url(&url).unwrap_or_else(|| (url.clone(), url.clone()));
+        out.push(CachedFile { url, model, file, bytes });
+    }
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(out)
+}
+
+/// Deletes every entry of one model (`{hub}/{owner}/{name}`), markers included.
+pub async fn delete_model(model: &str) -> Result<usize, String> {
+    let cache = open().await?;
+    let keys: js_sys::Array = call_async(&cache, "keys", &[]).await.map_err(|e| js_error(&e))?.unchecked_into();
+    let prefix = format!("{}/resolve/", model.trim_end_matches('/'));
+    let mut n = 0;
+    for req in keys.iter() {
+        if get(&req, "url").as_string().is_some_and(|u| u.starts_with(&prefix)) {
+            let _ = call_async(&cache, "delete", &[req]).await;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// `navigator.storage.estimate()`: (usage, quota) in bytes.
+pub async fn estimate() -> (Option<f64>, Option<f64>) {
+    let storage = get(&get(&js_sys::global(), "navigator"), "storage");
+    if storage.is_undefined() {
+        return (None, None);
+    }
+    match call_async(&storage, "estimate", &[]).await {
+        Ok(e) => (get(&e, "usage").as_f64(), get(&e, "quota").as_f64()),
+        Err(_) => (None, None),
+    }
+}

@@ -1,0 +1,289 @@
+// End-to-end: model delivery and offline (issue 4). The browser's cache of
+// model files, download failures in words (404, a body cut midway, a wrong
+// sha256, a full quota), local files through the file input, a mirror folder
+// next to the page (?hub=./models), the offline app shell (service worker),
+// the storage panel. Run by scripts/test-e2e.sh, which also passes:
+//   E2E_ORIGIN           the devserver (requests at /__requests, knobs at /__config)
+//   E2E_MIRROR_PAGE_URL  a copy of dist/ with models/ made by scripts/make-mirror.sh
+//   E2E_MODEL_PATH, E2E_DIST, E2E_ROOT  to start a server of our own (offline test)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
+const PAGE_URL = env('E2E_PAGE_URL');
+const HUB = env('E2E_HUB');
+const SPEC = env('E2E_MODEL_SPEC');
+const ORIGIN = env('E2E_ORIGIN');
+const MIRROR_PAGE_URL = env('E2E_MIRROR_PAGE_URL');
+const MODEL_PATH = env('E2E_MODEL_PATH');
+const DIST = env('E2E_DIST');
+const ROOT = env('E2E_ROOT');
+const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
+const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
+const FILE = SPEC.split('/').slice(2).join('/');
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+const q = (o) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+const pageUrl = (o, base = PAGE_URL) => `${base}?${q({ hub: HUB, instruct: SPEC, foundation: '', ...o })}`;
+
+let browser;
+const tmpDirs = [];
+before(async () => {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+});
+after(async () => {
+  await browser?.close();
+  for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+async function persistentContext() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'three-answers-e2e-'));
+  tmpDirs.push(dir);
+  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1000, height: 900 } });
+}
+
+async function requests(origin = ORIGIN, reset = false) {
+  const r = await (await fetch(`${origin}/__requests${reset ? '?reset=1' : ''}`)).json();
+  return r.requests;
+}
+const modelRequests = (reqs) => reqs.filter((r) => r.path.startsWith('/hub/') || r.path.includes('/resolve/'));
+async function config(query) {
+  return (await fetch(`${ORIGIN}/__config?${query}`)).json();
+}
+
+/** Waits until a slot's model is ready or failed; returns the phase words. */
+async function modelPhase(page, slot, timeout = 180_000) {
+  const sel = `[data-testid=model-${slot}] [data-testid=model-phase]`;
+  await page.waitForFunction((sel) => /^(ready|failed)/.test(document.querySelector(sel)?.textContent ?? ''), sel, { timeout, polling: 200 });
+  return page.locator(sel).textContent();
+}
+
+/** Ask and wait for the Instruct answer; returns its text. */
+async function askInstruct(page) {
+  await page.locator('[data-testid=ask]').click();
+  await page.waitForFunction(() => {
+    const a = document.querySelector('#panel-instruct [data-testid=answer]');
+    return a && ['done', 'failed', 'stopped'].includes(a.dataset.phase);
+  }, null, { timeout: 180_000, polling: 100 });
+  const a = page.locator('#panel-instruct [data-testid=answer]');
+  assert.equal(await a.getAttribute('data-phase'), 'done', await page.locator('#panel-instruct').textContent());
+  const text = await a.locator('[data-testid=answer-text]').textContent();
+  assert.ok(text.trim().length > 0, 'an answer');
+  return text;
+}
+
+test('cache: a second visit loads from the cache with zero model requests; the storage panel lists and deletes it', { timeout: 600_000 }, async () => {
+  const ctx = await persistentContext();
+  try {
+    const page = await ctx.newPage();
+    await requests(ORIGIN, true);
+    await page.goto(pageUrl({}));
+    assert.match(await modelPhase(page, 'instruct'), /^ready \(/);
+    assert.equal(await page.locator('[data-testid=model-instruct] [data-testid=file-progress]').getAttribute('data-origin'), 'downloading');
+    const first = modelRequests(await requests());
+    assert.ok(first.length >= 1, 'the first visit downloads');
+    // Second visit: a new page in the same browser profile.
+    await requests(ORIGIN, true);
+    const again = await ctx.newPage();
+    await page.close();
+    await again.goto(pageUrl({}));
+    const phase = await modelPhase(again, 'instruct');
+    assert.match(phase, /^ready from cache/);
+    assert.equal(await again.locator('[data-testid=model-instruct] [data-testid=file-progress]').getAttribute('data-origin'), 'from cache');
+    assert.match(await again.locator('[data-testid=model-instruct] .bytes').textContent(), /from cache/);
+    assert.match(await askInstruct(again), /Paris/);
+    assert.deepEqual(modelRequests(await requests()), [], 'no model requests on the second visit');
+    // Storage panel: lists the model with its size; Delete removes it.
+    await again.locator('[data-testid=storage] summary').click();
+    const row = again.locator('[data-testid=cached-model]').filter({ hasText: 'SmolLM2-135M-Instruct-GGUF' });
+    await row.waitFor({ timeout: 10_000 });
+    assert.match(await row.textContent(), /MB/);
+    assert.match(await again.locator('[data-testid=storage]').textContent(), /This site uses .* of the .* the browser allows/);
+    await again.locator('[data-testid=persist]').click();
+    await again.waitForFunction(() => /ersistent/.test(document.querySelector('[data-testid=persisted]').textContent), null, { timeout: 10_000 });
+    await again.screenshot({ path: path.join(SHOTS, 'storage.png'), fullPage: true });
+    await row.locator('[data-testid=delete-cached]').click();
+    await again.waitForFunction(() => /Deleted/.test(document.querySelector('[data-testid=storage-message]')?.textContent ?? ''), null, { timeout: 10_000 });
+    assert.equal(await again.locator('[data-testid=cached-model]').count(), 0);
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a full quota: says the file was not cached, and the model still answers from memory', { timeout: 300_000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ cache: 'full' }));
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    const warning = await page.locator('[data-testid=model-instruct] [data-testid=model-warning]').textContent();
+    assert.match(warning, /storage is full/);
+    assert.match(warning, /runs from memory/);
+    assert.match(warning, new RegExp(FILE.replace(/\./g, '\\.')));
+    await askInstruct(page);
+    await page.screenshot({ path: path.join(SHOTS, 'quota-full.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('download failures in words: 404 names the repo and file; typed text and answers are kept', { timeout: 300_000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ foundation: 'test/No-Such-Repo/missing.gguf', cache: 'off' }));
+    const f = await modelPhase(page, 'foundation');
+    assert.match(f, /missing\.gguf was not found at .*test\/No-Such-Repo\/resolve\/main\/missing\.gguf \(HTTP 404\)/);
+    assert.match(f, /Check the model name/);
+    await page.locator('[data-testid=question]').fill('What is the capital of France? (typed)');
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    await askInstruct(page);
+    await page.locator('#tab-foundation').click();
+    assert.match(await page.locator('[data-testid=foundation-problem]').textContent(), /HTTP 404/);
+    assert.equal(await page.locator('[data-testid=question]').inputValue(), 'What is the capital of France? (typed)');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('a body cut midway is resumed with a Range request; the sha256 the server states is checked', { timeout: 300_000 }, async () => {
+  await config('reset=1');
+  await config(`cut=${encodeURIComponent('Instruct-GGUF')}&cut_times=1`);
+  await config(`etag=${encodeURIComponent('Instruct-GGUF')}&etag_mode=right`);
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await requests(ORIGIN, true);
+    await page.goto(pageUrl({ cache: 'off' }));
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    const reqs = modelRequests(await requests());
+    assert.ok(reqs.some((r) => r.range && /^bytes=\d+-$/.test(r.range) && r.status === 206), `a resumed request: ${JSON.stringify(reqs)}`);
+    await askInstruct(page);
+  } finally {
+    await ctx.close();
+    await config('reset=1');
+  }
+});
+
+test('a body cut every time: gives up after a few resumes and says so; the other model still answers', { timeout: 300_000 }, async () => {
+  await config('reset=1');
+  await config(`cut=${encodeURIComponent('Cut-GGUF')}&cut_times=100`);
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ foundation: `test/Cut-GGUF/${FILE}`, cache: 'off' }));
+    const f = await modelPhase(page, 'foundation');
+    assert.match(f, /download of .* broke off after/);
+    assert.match(f, /Resuming from where it stopped was tried 3 time/);
+    assert.match(f, /local files or a mirror/);
+    await askInstruct(page);
+  } finally {
+    await ctx.close();
+    await config('reset=1');
+  }
+});
+
+test('a wrong sha256: refused with words, and not cached', { timeout: 300_000 }, async () => {
+  await config('reset=1');
+  await config(`etag=${encodeURIComponent('Corrupt-GGUF')}&etag_mode=wrong`);
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ foundation: `test/Corrupt-GGUF/${FILE}` }));
+    const f = await modelPhase(page, 'foundation');
+    assert.match(f, /is corrupt: its sha256 is [0-9a-f]{64}, but the server says it should be 0{10}/);
+    assert.match(f, /not cached/);
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    await askInstruct(page);
+    await page.locator('[data-testid=storage] summary').click();
+    await page.locator('[data-testid=cached-model]').first().waitFor({ timeout: 10_000 });
+    const listed = await page.locator('[data-testid=cached-models]').textContent();
+    assert.match(listed, /SmolLM2-135M-Instruct-GGUF/);
+    assert.doesNotMatch(listed, /Corrupt-GGUF/);
+  } finally {
+    await ctx.close();
+    await config('reset=1');
+  }
+});
+
+test('local files: a GGUF picked through the file input answers, nothing uploaded', { timeout: 300_000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ instruct: 'test/Not-There/none.gguf', cache: 'off' }));
+    assert.match(await modelPhase(page, 'instruct'), /^failed: none\.gguf was not found/);
+    assert.match(await page.locator('.models').textContent(), /nothing is uploaded/);
+    await requests(ORIGIN, true);
+    await page.locator('[data-testid=model-instruct] [data-testid=local-files]').setInputFiles(MODEL_PATH);
+    await page.waitForFunction(() => /^local: /.test(document.querySelector('[data-testid=model-instruct] .spec').textContent));
+    assert.match(await modelPhase(page, 'instruct'), /^ready from local files/);
+    assert.match(await askInstruct(page), /Paris/);
+    assert.deepEqual(modelRequests(await requests()), [], 'nothing fetched or uploaded');
+    await page.screenshot({ path: path.join(SHOTS, 'local-file.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('mirror: ?hub=./models next to the page answers', { timeout: 300_000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    const origin = new URL(MIRROR_PAGE_URL).origin;
+    await requests(origin, true);
+    await page.goto(`${MIRROR_PAGE_URL}?${q({ hub: './models', instruct: `local/SmolLM2-135M-Instruct-GGUF/${FILE}`, foundation: '' })}`);
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    await askInstruct(page);
+    const reqs = await requests(origin);
+    assert.ok(reqs.some((r) => r.path.startsWith(`${new URL(MIRROR_PAGE_URL).pathname}models/local/SmolLM2-135M-Instruct-GGUF/resolve/main/`)),
+      'model fetched from the mirror folder next to the page');
+  } finally {
+    await ctx.close();
+  }
+});
+
+/** A devserver of our own (so the offline test can stop it). */
+async function startServer() {
+  const proc = spawn('python3', [path.join(ROOT, 'scripts/devserver.py'), '--port', '0', '--dist', DIST, '--base', new URL(PAGE_URL).pathname,
+    '--file', `${SPEC}=${MODEL_PATH}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const origin = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/devserver: (http:\/\/[^ \n]*)\//);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (c) => reject(new Error(`devserver exited ${c}`)));
+  });
+  return { proc, origin };
+}
+
+test('offline app shell: after one visit the page opens and answers with the server stopped', { timeout: 600_000 }, async () => {
+  const { proc, origin } = await startServer();
+  const ctx = await persistentContext();
+  try {
+    const page = await ctx.newPage();
+    const base = `${origin}${new URL(PAGE_URL).pathname}`;
+    const url = `${base}?${q({ hub: `${origin}/hub`, instruct: SPEC, foundation: '' })}`;
+    await page.goto(url);
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+    await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });
+    proc.kill();
+    await new Promise((r) => proc.once('exit', r));
+    await assert.rejects(fetch(`${origin}/__requests`), 'the server is stopped');
+    await page.reload();
+    assert.match(await modelPhase(page, 'instruct'), /^ready from cache/);
+    assert.match(await askInstruct(page), /Paris/);
+    await page.screenshot({ path: path.join(SHOTS, 'offline.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+    proc.kill();
+  }
+});
