@@ -16,7 +16,8 @@
   file (or range) but only half the body, then drop the connection;
   `etag=SUB&etag_mode=right|wrong|none`: send the file's sha256 (or a wrong
   one) as `X-Linked-Etag` and `ETag`, as the Hub does for LFS files.
-  `/__config?reset=1` clears both. Answers the current settings as JSON.
+  `slow=SUB&rate=BYTES_PER_SECOND`: send such files at about that rate.
+  `/__config?reset=1` clears all of them. Answers the current settings as JSON.
   Also `--cut-once SUB` on the command line.
 
 Binds 127.0.0.1 only. Prints `devserver: http://127.0.0.1:PORT/` once listening
@@ -51,6 +52,7 @@ class State:
         self.log = []
         self.cut = {}    # substring -> responses left to cut
         self.etag = {}   # substring -> "right" | "wrong" | "none"
+        self.slow = {}   # substring -> bytes per second
         self.sha = {}    # (path, mtime) -> sha256 hex
         for sub in args.cut_once or []:
             self.cut[sub] = 1
@@ -131,12 +133,14 @@ class Handler(BaseHTTPRequestHandler):
             q = urllib.parse.parse_qs(url.query)
             with self.st.lock:
                 if "reset" in q:
-                    self.st.cut, self.st.etag = {}, {}
+                    self.st.cut, self.st.etag, self.st.slow = {}, {}, {}
+                if "slow" in q:
+                    self.st.slow[q["slow"][0]] = int(q.get("rate", [str(8 << 20)])[0])
                 if "cut" in q:
                     self.st.cut[q["cut"][0]] = int(q.get("cut_times", ["1"])[0])
                 if "etag" in q:
                     self.st.etag[q["etag"][0]] = q.get("etag_mode", ["right"])[0]
-                body = json.dumps({"cut": self.st.cut, "etag": self.st.etag})
+                body = json.dumps({"cut": self.st.cut, "etag": self.st.etag, "slow": self.st.slow})
             return self.simple(200, body, "application/json")
         if path.startswith("/hub/"):
             return self.serve_model(path[len("/hub/"):], head)
@@ -171,6 +175,7 @@ class Handler(BaseHTTPRequestHandler):
         extra, cut = {}, False
         with self.st.lock:
             mode = next((m for sub, m in self.st.etag.items() if sub in key), "none")
+            rate = next((r for sub, r in self.st.slow.items() if sub in key), None)
             for sub, left in self.st.cut.items():
                 if sub in key and left > 0 and not head:
                     self.st.cut[sub] = left - 1
@@ -181,9 +186,9 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "wrong":
                 sha = "0" * 63 + ("1" if sha[-1] != "1" else "2")
             extra = {"X-Linked-Etag": f'"{sha}"', "ETag": f'"{sha}"'}
-        self.send_file(full, head, cache="no-store", extra=extra, cut=cut)
+        self.send_file(full, head, cache="no-store", extra=extra, cut=cut, rate=rate)
 
-    def send_file(self, full, head, cache, extra=None, cut=False):
+    def send_file(self, full, head, cache, extra=None, cut=False, rate=None):
         size = os.path.getsize(full)
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
@@ -228,6 +233,9 @@ class Handler(BaseHTTPRequestHandler):
                         break
                     self.wfile.write(data)
                     left -= len(data)
+                    if rate:
+                        import time
+                        time.sleep(len(data) / rate)
             except (BrokenPipeError, ConnectionResetError):
                 pass
         if cut:
