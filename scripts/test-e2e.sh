@@ -37,6 +37,15 @@ for precision in f32 stored; do
   fi
 done
 
+# A float32 checkpoint folder made from the GGUF (the local-checkpoint test picks its files).
+CKPT="$OUT/checkpoint"
+if [[ ! -s "$CKPT/model.safetensors" || "$MODEL" -nt "$CKPT/model.safetensors" ]]; then
+  echo "test-e2e: writing a float32 checkpoint into $CKPT" >&2
+  rm -rf "$CKPT" "$CKPT.tmp"
+  "$ROOT/target/release/three-answers" --instruct "$MODEL" --export-checkpoint "$CKPT.tmp" >&2
+  mv "$CKPT.tmp" "$CKPT"
+fi
+
 # The same GGUF under two more repo names: the tests cut one's downloads and
 # give the other a wrong sha256 (see /__config in scripts/devserver.py).
 NAME="$(basename "$MODEL")"
@@ -61,7 +70,7 @@ MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
 export E2E_CLI_STORED_JSON="$OUT/cli-stored.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
-export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT"
+export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2
 cd "$ROOT/tests/e2e"
 # E2E_FILES="delivery.test.mjs" runs one file.

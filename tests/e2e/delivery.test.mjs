@@ -253,6 +253,32 @@ test('local files: a GGUF picked through the file input answers, nothing uploade
   }
 });
 
+test('local files: a checkpoint folder (config, tokenizer, safetensors) picked for the foundation slot answers', { timeout: 300_000, skip: !process.env.E2E_CHECKPOINT && 'E2E_CHECKPOINT not set' }, async () => {
+  const dir = process.env.E2E_CHECKPOINT;
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ cache: 'off' }));
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    // A wrong pick first: the words say what is missing.
+    await page.locator('[data-testid=model-foundation] [data-testid=local-files]').setInputFiles(path.join(dir, 'config.json'));
+    assert.match(await modelPhase(page, 'foundation'), /^failed: These files are not a model: missing tokenizer\.json, model\.safetensors/);
+    const files = fs.readdirSync(dir).map((f) => path.join(dir, f));
+    await page.locator('[data-testid=model-foundation] [data-testid=local-files]').setInputFiles(files);
+    await page.waitForFunction(() => /^preparing|^ready|^failed/.test(document.querySelector('[data-testid=model-foundation] [data-testid=model-phase]').textContent));
+    assert.match(await modelPhase(page, 'foundation'), /^ready from local files/);
+    assert.match(await page.locator('[data-testid=model-foundation] [data-testid=total-progress]').textContent(), new RegExp(`^all ${files.length} files: 51\\d\\.\\d MB / 51\\d\\.\\d MB$`));
+    await page.locator('[data-testid=ask]').click();
+    await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#panel-foundation [data-testid=answer]')?.dataset.phase),
+      null, { timeout: 180_000, polling: 100 });
+    assert.equal(await page.locator('#panel-foundation [data-testid=answer]').getAttribute('data-phase'), 'done',
+      await page.locator('#panel-foundation').textContent());
+    await page.screenshot({ path: path.join(SHOTS, 'local-checkpoint.png'), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('mirror: ?hub=./models next to the page answers', { timeout: 300_000 }, async () => {
   const ctx = await browser.newContext();
   try {
