@@ -157,7 +157,6 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
     };
     let mut bytes: Vec<u8> = Vec::with_capacity(total.unwrap_or(0) as usize);
     let mut hasher = Sha256::new();
-    let started = js_sys::Date::now();
     progress(slot, file, 0, total, Origin::Network);
     let mut response = response;
     let mut resumes = 0;
@@ -269,7 +268,6 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
             });
         }
     }
-    let _ = started;
     Ok(Some(bytes))
 }
 

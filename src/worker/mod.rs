@@ -119,14 +119,14 @@ pub fn start() {
         match ToWorker::from_json(&text) {
             Ok(ToWorker::LoadLocal { slot, precision }) => {
                 let files: Vec<web_sys::File> = files.map(|a| a.iter().filter_map(|f| f.dyn_into().ok()).collect()).unwrap_or_default();
-                let (epoch, gen) = with_state(|s| {
+                // Running and queued answers end (their model is being replaced).
+                let gen = with_state(|s| {
                     s.epoch += 1;
                     s.stop = s.running;
                     s.generation[slot_index(slot)] += 1;
                     *s.slot_mut(slot) = SlotState::Loading;
-                    (s.epoch, s.generation[slot_index(slot)])
+                    s.generation[slot_index(slot)]
                 });
-                let _ = epoch;
                 drop_queue();
                 spawn_local(async move {
                     let current = move || with_state(|s| s.generation[slot_index(slot)] == gen);

@@ -174,6 +174,19 @@ test('download failures in words: 404 names the repo and file; typed text and an
   }
 });
 
+test('a hub that does not answer: says so, and suggests local files or a mirror', { timeout: 120_000 }, async () => {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ hub: 'http://127.0.0.1:9/hub', cache: 'off' }));
+    const i = await modelPhase(page, 'instruct', 60_000);
+    assert.match(i, /^failed: Could not download .*: the server did not answer, or it does not allow this page to read it \(CORS\)/);
+    assert.match(i, /Use files from this computer.*mirror folder next to the page \(\?hub=\.\/models\)/);
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a body cut midway is resumed with a Range request; the sha256 the server states is checked', { timeout: 300_000 }, async () => {
   await config('reset=1');
   await config(`cut=${encodeURIComponent('Instruct-GGUF')}&cut_times=1`);
