@@ -47,10 +47,14 @@ if [[ ! -s "$CKPT/model.safetensors" || "$MODEL" -nt "$CKPT/model.safetensors" ]
 fi
 
 # The same GGUF under two more repo names: the tests cut one's downloads and
-# give the other a wrong sha256 (see /__config in scripts/devserver.py).
+# give the other a wrong sha256 (see /__config in scripts/devserver.py). The
+# checkpoint as a Hub repo, without its optional generation_config.json.
 NAME="$(basename "$MODEL")"
 python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" \
-  --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" >"$OUT/devserver.log" 2>&1 &
+  --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" \
+  --file "test/SmolLM2-135M-f32/config.json=$CKPT/config.json" --file "test/SmolLM2-135M-f32/tokenizer.json=$CKPT/tokenizer.json" \
+  --file "test/SmolLM2-135M-f32/tokenizer_config.json=$CKPT/tokenizer_config.json" \
+  --file "test/SmolLM2-135M-f32/model.safetensors=$CKPT/model.safetensors" >"$OUT/devserver.log" 2>&1 &
 SERVER=$!
 # A deployed copy of the page with a mirror folder next to it (?hub=./models).
 SITE="$OUT/site"

@@ -116,6 +116,35 @@ test('cache: a second visit loads from the cache with zero model requests; the s
   }
 });
 
+test('a checkpoint repo: every file with a total for the set; the second visit makes zero requests (the missing optional file remembered)', { timeout: 600_000 }, async () => {
+  const ctx = await persistentContext();
+  try {
+    const page = await ctx.newPage();
+    const url = pageUrl({ foundation: 'test/SmolLM2-135M-f32' });
+    await requests(ORIGIN, true);
+    await page.goto(url);
+    assert.match(await modelPhase(page, 'foundation'), /^ready \(/);
+    const files = await page.locator('[data-testid=model-foundation] [data-testid=file-progress] .file').allTextContents();
+    assert.deepEqual(files, ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors']);
+    assert.match(await page.locator('[data-testid=model-foundation] [data-testid=total-progress]').textContent(), /^all 4 files: 51\d\.\d MB \/ 51\d\.\d MB$/);
+    const first = modelRequests(await requests()).filter((r) => r.path.includes('SmolLM2-135M-f32'));
+    assert.ok(first.some((r) => r.path.endsWith('/generation_config.json') && r.status === 404), 'the optional file was asked for once');
+    await requests(ORIGIN, true);
+    const again = await ctx.newPage();
+    await page.close();
+    await again.goto(url);
+    assert.match(await modelPhase(again, 'foundation'), /^ready from cache/);
+    assert.match(await modelPhase(again, 'instruct'), /^ready from cache/);
+    assert.deepEqual(modelRequests(await requests()), [], 'no model requests on the second visit');
+    await again.locator('[data-testid=ask]').click();
+    await again.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#panel-foundation [data-testid=answer]')?.dataset.phase),
+      null, { timeout: 180_000, polling: 100 });
+    assert.equal(await again.locator('#panel-foundation [data-testid=answer]').getAttribute('data-phase'), 'done');
+  } finally {
+    await ctx.close();
+  }
+});
+
 test('a full quota: says the file was not cached, and the model still answers from memory', { timeout: 300_000 }, async () => {
   const ctx = await browser.newContext();
   try {
@@ -276,6 +305,16 @@ test('local files: a checkpoint folder (config, tokenizer, safetensors) picked f
     // A wrong pick first: the words say what is missing.
     await page.locator('[data-testid=model-foundation] [data-testid=local-files]').setInputFiles(path.join(dir, 'config.json'));
     assert.match(await modelPhase(page, 'foundation'), /^failed: These files are not a model: missing tokenizer\.json, model\.safetensors/);
+    // Dropping files works like picking them (here: one JSON file, which is not a model).
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['{}'], 'tokenizer.json', { type: 'application/json' }));
+      const row = document.querySelector('[data-testid=model-foundation]');
+      row.dispatchEvent(new DragEvent('dragover', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      row.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => /^local: tokenizer\.json/.test(document.querySelector('[data-testid=model-foundation] .spec').textContent));
+    assert.match(await modelPhase(page, 'foundation'), /^failed: These files are not a model: missing config\.json, model\.safetensors/);
     const files = fs.readdirSync(dir).map((f) => path.join(dir, f));
     await page.locator('[data-testid=model-foundation] [data-testid=local-files]').setInputFiles(files);
     await page.waitForFunction(() => /^preparing|^ready|^failed/.test(document.querySelector('[data-testid=model-foundation] [data-testid=model-phase]').textContent));
