@@ -27,5 +27,7 @@ echo "== 2/3 engine for wasm32 + simd128 =="
 echo "wasm32 build ok"
 
 [[ "${1:-}" == "--native-only" ]] && exit 0
+echo "== 2b/3 the page's components in headless Chromium (wasm-bindgen-test) =="
+scripts/test-web-components.sh
 echo "== 3/3 the page in headless Chromium =="
 scripts/test-e2e.sh
