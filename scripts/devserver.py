@@ -9,6 +9,8 @@
   (DIR laid out like a Hub mirror without the `resolve/main` part) or a file
   given with --file (e.g. --file test/Smol-GGUF/model.gguf=/cache/model.gguf).
   With CORS, Content-Length, single byte ranges (206), HEAD.
+- `/hub/api/models/{repo}/tree/{revision}[/{dir}]` lists a repo's files as the
+  Hub's API does, files over 1 MB as LFS files with their sha256 (`lfs.oid`).
 - `/__requests` returns the request log as JSON ({"count": n, "requests": [...]});
   `/__requests?reset=1` clears it. Tests use it to count model downloads.
 - `/__config?...` sets, for model files whose path contains a substring:
@@ -16,6 +18,7 @@
   file (or range) but only half the body, then drop the connection;
   `etag=SUB&etag_mode=right|wrong|none`: send the file's sha256 (or a wrong
   one) as `X-Linked-Etag` and `ETag`, as the Hub does for LFS files.
+  `etag_mode=tree-wrong`: no header, but a wrong sha256 in the tree listing.
   `slow=SUB&rate=BYTES_PER_SECOND`: send such files at about that rate.
   `/__config?reset=1` clears all of them. Answers the current settings as JSON.
   Also `--cut-once SUB` on the command line.
@@ -142,6 +145,8 @@ class Handler(BaseHTTPRequestHandler):
                     self.st.etag[q["etag"][0]] = q.get("etag_mode", ["right"])[0]
                 body = json.dumps({"cut": self.st.cut, "etag": self.st.etag, "slow": self.st.slow})
             return self.simple(200, body, "application/json")
+        if path.startswith("/hub/api/"):
+            return self.serve_tree(path[len("/hub/"):])
         if path.startswith("/hub/"):
             return self.serve_model(path[len("/hub/"):], head)
         if path + "/" == self.st.base:
@@ -157,6 +162,39 @@ class Handler(BaseHTTPRequestHandler):
         if not os.path.isfile(full):
             return self.simple(404, f"not found: {path}")
         self.send_file(full, head, cache="no-cache")
+
+    def serve_tree(self, rest):
+        # api/models/{owner}/{name}/tree/{revision}[/{dir}]
+        parts = rest.split("/")
+        if len(parts) < 6 or parts[0] != "api" or parts[1] != "models" or parts[4] != "tree":
+            return self.simple(404, "api paths are /hub/api/models/{owner}/{name}/tree/{revision}[/{dir}]")
+        repo, sub = "/".join(parts[2:4]), "/".join(parts[6:])
+        found = {}
+        for key, full in self.st.files.items():
+            if key.startswith(repo + "/"):
+                found[key[len(repo) + 1:]] = full
+        if self.st.models and os.path.isdir(os.path.join(self.st.models, repo)):
+            root = os.path.join(self.st.models, repo)
+            for dirpath, _, names in os.walk(root):
+                for n in names:
+                    found.setdefault(os.path.relpath(os.path.join(dirpath, n), root).replace(os.sep, "/"), os.path.join(dirpath, n))
+        if not found:
+            return self.simple(404, json.dumps({"error": f"Repository not found: {repo}"}), "application/json")
+        items = []
+        for path, full in sorted(found.items()):
+            if os.path.dirname(path) != sub:
+                continue
+            size = os.path.getsize(full)
+            item = {"type": "file", "oid": "0" * 40, "size": size, "path": path}
+            if size > (1 << 20):
+                with self.st.lock:
+                    mode = next((m for s, m in self.st.etag.items() if s in f"{repo}/{path}"), "none")
+                sha = self.st.sha256(full)
+                if mode in ("wrong", "tree-wrong"):
+                    sha = "0" * 63 + ("1" if sha[-1] != "1" else "2")
+                item["lfs"] = {"oid": sha, "size": size, "pointerSize": 134}
+            items.append(item)
+        return self.simple(200, json.dumps(items), "application/json")
 
     def serve_model(self, rest, head):
         # {repo (owner/name)}/resolve/{revision}/{file...}

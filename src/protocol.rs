@@ -195,6 +195,29 @@ pub fn split_file_url(url: &str) -> Option<(String, String)> {
     Some((url[..i].to_string(), file.to_string()))
 }
 
+/// `{hub}/api/models/{repo}/tree/{revision}[/{dir}]`: the Hub's file listing,
+/// which states each LFS file's sha256 (`lfs.oid`). A browser cannot read the
+/// `X-Linked-Etag` of `resolve`'s redirect, so this is where the page learns it.
+pub fn tree_url(hub: &str, repo: &str, revision: &str, dir: &str) -> String {
+    let revision = if revision.trim().is_empty() { "main" } else { revision.trim() };
+    let rev: String = revision.bytes().map(|b| if b == b'/' { "%2F".to_string() } else { (b as char).to_string() }).collect();
+    let dir = if dir.is_empty() { String::new() } else { format!("/{dir}") };
+    format!("{}/api/models/{}/tree/{}{}", hub.trim_end_matches('/'), repo, rev, dir)
+}
+
+/// `(path, sha256)` of every LFS file in a tree listing (bad JSON: none).
+pub fn parse_tree(json: &[u8]) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(json) else { return vec![] };
+    items
+        .iter()
+        .filter_map(|it| {
+            let path = it.get("path")?.as_str()?.to_string();
+            let oid = it.get("lfs")?.get("oid")?.as_str()?.to_ascii_lowercase();
+            (oid.len() == 64 && oid.bytes().all(|b| b.is_ascii_hexdigit())).then_some((path, oid))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +230,16 @@ mod tests {
         assert_eq!(file_url("http://x/hub/", "a/b", "", "c.gguf"), "http://x/hub/a/b/resolve/main/c.gguf");
         assert_eq!(file_url("http://x/hub", "a/b", "v1", "c.gguf"), "http://x/hub/a/b/resolve/v1/c.gguf");
         assert_eq!(split_file_url("http://x/hub/a/b/resolve/v1/d/c.gguf").unwrap(), ("http://x/hub/a/b".into(), "d/c.gguf".into()));
+    }
+
+    #[test]
+    fn tree() {
+        assert_eq!(tree_url("http://h/", "a/b", "refs/pr/1", ""), "http://h/api/models/a/b/tree/refs%2Fpr%2F1");
+        assert_eq!(tree_url("http://h", "a/b", "", "sub"), "http://h/api/models/a/b/tree/main/sub");
+        let sha = "ab".repeat(32);
+        let json = format!(r#"[{{"type":"file","oid":"x","size":3,"path":"config.json"}},{{"type":"file","size":9,"path":"m.gguf","lfs":{{"oid":"{sha}","size":9}}}}]"#);
+        assert_eq!(parse_tree(json.as_bytes()), vec![("m.gguf".to_string(), sha)]);
+        assert!(parse_tree(b"not json").is_empty());
     }
 
     #[test]

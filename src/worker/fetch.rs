@@ -64,13 +64,45 @@ async fn read_stream(
     }
 }
 
-/// The sha256 a server states for a file: a 64-hex `X-Linked-Etag` or `ETag`.
+/// The sha256 a server states for a file: a 64-hex `X-Linked-Etag`, or
+/// `ETag` when the response was not redirected. (The Hub redirects LFS files
+/// to a CDN whose ETag may be another 64-hex hash, e.g. a Xet content hash;
+/// there the sha256 comes from the Hub's tree listing instead, see
+/// [`Listing`].)
 fn stated_sha256(r: &Response) -> Option<String> {
-    ["x-linked-etag", "etag"].iter().find_map(|h| {
+    let headers: &[&str] = if r.redirected() { &["x-linked-etag"] } else { &["x-linked-etag", "etag"] };
+    headers.iter().find_map(|h| {
         let v = r.headers().get(h).ok().flatten()?;
         let v = v.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase();
         (v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit())).then_some(v)
     })
+}
+
+/// The sha256s the Hub's tree API states for one model's LFS files, fetched
+/// at most once per load and only when a file is actually downloaded (a visit
+/// served from the cache makes no request). A mirror or a static host has no
+/// such API: then nothing is known and nothing is checked from it.
+#[derive(Default)]
+pub struct Listing {
+    fetched: std::cell::Cell<bool>,
+    shas: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl Listing {
+    pub async fn sha256(&self, tree_url: &str, file: &str) -> Option<String> {
+        if !self.fetched.replace(true) {
+            if let Ok(r) = request(tree_url, 0).await {
+                if r.ok() {
+                    if let Ok(p) = r.array_buffer() {
+                        if let Ok(buf) = JsFuture::from(p).await {
+                            *self.shas.borrow_mut() = crate::protocol::parse_tree(&js_sys::Uint8Array::new(&buf).to_vec());
+                        }
+                    }
+                }
+            }
+        }
+        self.shas.borrow().iter().find(|(p, _)| p == file).map(|(_, s)| s.clone())
+    }
 }
 
 async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue> {
@@ -86,7 +118,8 @@ async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue
 }
 
 /// The bytes of `url` (cache first). `optional`: a 404 gives `Ok(None)`.
-pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode) -> Result<Option<Vec<u8>>, String> {
+/// `listing`: the model's tree listing and its URL (for stated sha256s).
+pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode, listing: (&Listing, &str)) -> Result<Option<Vec<u8>>, String> {
     if mode == CacheMode::Use {
         match cache::lookup(url).await {
             Some(None) if optional => return Ok(None),
@@ -108,10 +141,10 @@ pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode:
             _ => {}
         }
     }
-    download(slot, url, file, optional, mode).await
+    download(slot, url, file, optional, mode, listing).await
 }
 
-async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode) -> Result<Option<Vec<u8>>, String> {
+async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode, listing: (&Listing, &str)) -> Result<Option<Vec<u8>>, String> {
     let unreachable = |why: &str| {
         format!(
             "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({why}). \
@@ -143,7 +176,10 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
     }
     // With Content-Encoding the length is the compressed size: then only a floor.
     let mut total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-    let expected = stated_sha256(&response);
+    let expected = match stated_sha256(&response) {
+        Some(s) => Some(s),
+        None => listing.0.sha256(listing.1, file.rsplit('/').next().unwrap_or(file)).await,
+    };
     let sink = if mode == CacheMode::Off {
         None
     } else {

@@ -430,13 +430,17 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
             (spec, String::new(), gguf)
         }
     };
+    let listing = fetch::Listing::default();
     let get = |file: String, optional: bool| {
         let repo = repo.clone();
+        let listing = &listing;
         async move {
             match source {
                 Source::Hub(source, mode) => {
                     let url = crate::protocol::file_url(&source.hub, &repo, &source.revision, &file);
-                    fetch::fetch_file(slot, &url, &file, optional, *mode).await
+                    let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    let tree = crate::protocol::tree_url(&source.hub, &repo, &source.revision, dir);
+                    fetch::fetch_file(slot, &url, &file, optional, *mode, (listing, &tree)).await
                 }
                 Source::Local(files) => match files.iter().find(|f| f.name() == file) {
                     Some(f) => fetch::read_local(slot, f).await.map(Some),

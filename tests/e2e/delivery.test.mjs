@@ -253,28 +253,33 @@ test('a body cut every time: gives up after a few resumes and says so; the other
   }
 });
 
-test('a wrong sha256: refused with words, and not cached', { timeout: 300_000 }, async () => {
-  await config('reset=1');
-  await config(`etag=${encodeURIComponent('Corrupt-GGUF')}&etag_mode=wrong`);
-  const ctx = await browser.newContext();
-  try {
-    const page = await ctx.newPage();
-    await page.goto(pageUrl({ foundation: `test/Corrupt-GGUF/${FILE}` }));
-    const f = await modelPhase(page, 'foundation');
-    assert.match(f, /is corrupt: its sha256 is [0-9a-f]{64}, but the server says it should be 0{10}/);
-    assert.match(f, /not cached/);
-    assert.match(await modelPhase(page, 'instruct'), /^ready/);
-    await askInstruct(page);
-    await page.locator('[data-testid=storage] summary').click();
-    await page.locator('[data-testid=cached-model]').first().waitFor({ timeout: 10_000 });
-    const listed = await page.locator('[data-testid=cached-models]').textContent();
-    assert.match(listed, /SmolLM2-135M-Instruct-GGUF/);
-    assert.doesNotMatch(listed, /Corrupt-GGUF/);
-  } finally {
-    await ctx.close();
+for (const [how, mode] of [['stated in X-Linked-Etag', 'wrong'], ['stated by the tree API (lfs.oid)', 'tree-wrong']]) {
+  test(`a wrong sha256 ${how}: refused with words, and not cached`, { timeout: 300_000 }, async () => {
     await config('reset=1');
-  }
-});
+    await config(`etag=${encodeURIComponent('Corrupt-GGUF')}&etag_mode=${mode}`);
+    const ctx = await browser.newContext();
+    try {
+      const page = await ctx.newPage();
+      await requests(ORIGIN, true);
+      await page.goto(pageUrl({ foundation: `test/Corrupt-GGUF/${FILE}` }));
+      const f = await modelPhase(page, 'foundation');
+      assert.match(f, /is corrupt: its sha256 is [0-9a-f]{64}, but the server says it should be 0{10}/);
+      assert.match(f, /not cached/);
+      assert.match(await modelPhase(page, 'instruct'), /^ready/);
+      const trees = (await requests()).filter((r) => r.path.includes('/api/models/'));
+      if (mode === 'tree-wrong') assert.ok(trees.some((r) => r.path.includes('Corrupt-GGUF/tree/main')), 'the tree listing was asked for');
+      await askInstruct(page);
+      await page.locator('[data-testid=storage] summary').click();
+      await page.locator('[data-testid=cached-model]').first().waitFor({ timeout: 10_000 });
+      const listed = await page.locator('[data-testid=cached-models]').textContent();
+      assert.match(listed, /SmolLM2-135M-Instruct-GGUF/);
+      assert.doesNotMatch(listed, /Corrupt-GGUF/);
+    } finally {
+      await ctx.close();
+      await config('reset=1');
+    }
+  });
+}
 
 test('local files: a GGUF picked through the file input answers, nothing uploaded', { timeout: 300_000 }, async () => {
   const ctx = await browser.newContext();
