@@ -25,17 +25,74 @@ fn progress(slot: Slot, file: &str, done: u64, total: Option<u64>, origin: Origi
     post(&FromWorker::Progress { slot, file: file.to_string(), done, total, origin });
 }
 
-/// Reads a stream to its end into `bytes`, posting progress. `on_chunk` sees
+/// A file's contents: in wasm memory (what the engine takes as bytes), or a
+/// `Blob` outside it (a GGUF: the engine reads it through [`BlobReader`], so
+/// the file never sits in wasm memory next to the weights made from it).
+pub enum Data {
+    Bytes(Vec<u8>),
+    Blob(web_sys::Blob),
+}
+
+impl Data {
+    pub fn into_bytes(self) -> Result<Vec<u8>, String> {
+        match self {
+            Data::Bytes(b) => Ok(b),
+            Data::Blob(b) => {
+                let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+                let buf = reader.read_as_array_buffer(&b).map_err(|e| js_error(&e))?;
+                Ok(js_sys::Uint8Array::new(&buf).to_vec())
+            }
+        }
+    }
+}
+
+/// Where a download's chunks go while they arrive.
+enum Store {
+    Bytes(Vec<u8>),
+    /// The network's own chunks, kept in JS (no copy); `scratch` holds one
+    /// chunk in wasm memory for the hash.
+    Chunks { chunks: js_sys::Array, len: u64, scratch: Vec<u8> },
+}
+
+impl Store {
+    fn len(&self) -> u64 {
+        match self {
+            Store::Bytes(b) => b.len() as u64,
+            Store::Chunks { len, .. } => *len,
+        }
+    }
+    /// Keeps `chunk`; returns its bytes (for the hash).
+    fn push(&mut self, chunk: &js_sys::Uint8Array) -> &[u8] {
+        let n = chunk.length() as usize;
+        match self {
+            Store::Bytes(b) => {
+                let start = b.len();
+                b.resize(start + n, 0);
+                chunk.copy_to(&mut b[start..]);
+                &b[start..]
+            }
+            Store::Chunks { chunks, len, scratch } => {
+                chunks.push(chunk);
+                *len += n as u64;
+                scratch.resize(n, 0);
+                chunk.copy_to(scratch);
+                scratch
+            }
+        }
+    }
+}
+
+/// Reads a stream to its end into `store`, posting progress. `on_chunk` sees
 /// every chunk (the cache sink and the hash). `Err` carries the JS error words.
 async fn read_stream(
     stream: web_sys::ReadableStream,
-    bytes: &mut Vec<u8>,
+    store: &mut Store,
     skip: &mut u64,
     mut on_chunk: impl FnMut(&js_sys::Uint8Array, &[u8]),
     mut on_progress: impl FnMut(u64),
 ) -> Result<(), String> {
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut last_posted = bytes.len() as u64;
+    let mut last_posted = store.len();
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&e))?;
         let done = js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true);
@@ -52,15 +109,63 @@ async fn read_stream(
                 continue;
             }
         }
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        on_chunk(&value, &bytes[start..]);
-        let n = bytes.len() as u64;
+        let copied = store.push(&value);
+        on_chunk(&value, copied);
+        let n = store.len();
         if n - last_posted >= PROGRESS_STEP {
             last_posted = n;
             on_progress(n);
         }
+    }
+}
+
+/// `Read + Seek` over a `Blob` (a cached file on disk, a picked file, or
+/// downloaded chunks), one synchronous slice read at a time (`FileReaderSync`,
+/// workers only). Wrap it in a `BufReader`: GGUF headers are many small reads.
+pub struct BlobReader {
+    blob: web_sys::Blob,
+    reader: web_sys::FileReaderSync,
+    pos: u64,
+    size: u64,
+}
+
+impl BlobReader {
+    pub fn new(blob: web_sys::Blob) -> Result<Self, String> {
+        let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+        let size = blob.size() as u64;
+        Ok(Self { blob, reader, pos: 0, size })
+    }
+}
+
+impl std::io::Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let end = (self.pos + buf.len() as u64).min(self.size);
+        let io = |e: wasm_bindgen::JsValue| std::io::Error::other(js_error(&e));
+        let slice = self.blob.slice_with_f64_and_f64(self.pos as f64, end as f64).map_err(io)?;
+        let ab: wasm_bindgen::JsValue = self.reader.read_as_array_buffer(&slice).map_err(io)?.into();
+        let data = js_sys::Uint8Array::new(&ab);
+        let n = data.length() as usize;
+        data.copy_to(&mut buf[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for BlobReader {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        let new = match pos {
+            std::io::SeekFrom::Start(p) => p as i128,
+            std::io::SeekFrom::End(d) => self.size as i128 + d as i128,
+            std::io::SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if new < 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the file"));
+        }
+        self.pos = new as u64;
+        Ok(self.pos)
     }
 }
 
@@ -119,20 +224,43 @@ async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue
 
 /// The bytes of `url` (cache first). `optional`: a 404 gives `Ok(None)`.
 /// `listing`: the model's tree listing and its URL (for stated sha256s).
-pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode, listing: (&Listing, &str)) -> Result<Option<Vec<u8>>, String> {
+/// `blob`: return the file as a `Blob` (outside wasm memory) rather than bytes.
+pub async fn fetch_file(
+    slot: Slot,
+    url: &str,
+    file: &str,
+    optional: bool,
+    mode: CacheMode,
+    listing: (&Listing, &str),
+    blob: bool,
+) -> Result<Option<Data>, String> {
     if mode == CacheMode::Use {
         match cache::lookup(url).await {
             Some(None) if optional => return Ok(None),
+            Some(Some(r)) if blob => {
+                // A cached body is on disk: its Blob is read slice by slice later.
+                if let Ok(p) = r.blob() {
+                    if let Ok(b) = JsFuture::from(p).await {
+                        let b: web_sys::Blob = b.unchecked_into();
+                        let n = b.size() as u64;
+                        progress(slot, file, n, Some(n), Origin::Cache);
+                        return Ok(Some(Data::Blob(b)));
+                    }
+                }
+                cache::delete(url).await;
+            }
             Some(Some(r)) => {
                 let total = r.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
                 if let Some(body) = r.body() {
-                    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+                    let mut store = Store::Bytes(Vec::with_capacity(total.unwrap_or(0) as usize));
                     progress(slot, file, 0, total, Origin::Cache);
-                    let read = read_stream(body, &mut bytes, &mut 0, |_, _| {}, |n| progress(slot, file, n, total, Origin::Cache)).await;
-                    if read.is_ok() && total.is_none_or(|t| t == bytes.len() as u64) {
-                        let n = bytes.len() as u64;
-                        progress(slot, file, n, Some(n), Origin::Cache);
-                        return Ok(Some(bytes));
+                    let read = read_stream(body, &mut store, &mut 0, |_, _| {}, |n| progress(slot, file, n, total, Origin::Cache)).await;
+                    if let (Ok(()), Store::Bytes(bytes)) = (read, store) {
+                        if total.is_none_or(|t| t == bytes.len() as u64) {
+                            let n = bytes.len() as u64;
+                            progress(slot, file, n, Some(n), Origin::Cache);
+                            return Ok(Some(Data::Bytes(bytes)));
+                        }
                     }
                 }
                 // Unreadable entry: forget it and download again.
@@ -141,10 +269,18 @@ pub async fn fetch_file(slot: Slot, url: &str, file: &str, optional: bool, mode:
             _ => {}
         }
     }
-    download(slot, url, file, optional, mode, listing).await
+    download(slot, url, file, optional, mode, listing, blob).await
 }
 
-async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: CacheMode, listing: (&Listing, &str)) -> Result<Option<Vec<u8>>, String> {
+async fn download(
+    slot: Slot,
+    url: &str,
+    file: &str,
+    optional: bool,
+    mode: CacheMode,
+    listing: (&Listing, &str),
+    blob: bool,
+) -> Result<Option<Data>, String> {
     let unreachable = |why: &str| {
         format!(
             "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({why}). \
@@ -191,14 +327,18 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
             }
         }
     };
-    let mut bytes: Vec<u8> = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut store = if blob {
+        Store::Chunks { chunks: js_sys::Array::new(), len: 0, scratch: vec![] }
+    } else {
+        Store::Bytes(Vec::with_capacity(total.unwrap_or(0) as usize))
+    };
     let mut hasher = Sha256::new();
     progress(slot, file, 0, total, Origin::Network);
     let mut response = response;
     let mut resumes = 0;
     let mut last_error;
     loop {
-        let before = bytes.len() as u64;
+        let before = store.len();
         let mut skip = 0u64;
         if before > 0 {
             // A resumed request: 206 from where we stopped, or 200 from the start.
@@ -225,7 +365,7 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
         let t = total;
         let read = read_stream(
             body,
-            &mut bytes,
+            &mut store,
             &mut skip,
             |chunk, copied| {
                 hasher.update(copied);
@@ -236,7 +376,7 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
             |n| progress(slot, file, n, t, Origin::Network),
         )
         .await;
-        let n = bytes.len() as u64;
+        let n = store.len();
         match read {
             Ok(()) if total.is_none_or(|t| n >= t) => {
                 total = Some(total.unwrap_or(n).max(n));
@@ -263,7 +403,7 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
             }
         };
     }
-    let n = bytes.len() as u64;
+    let n = store.len();
     if !last_error.is_empty() {
         if let Some(s) = sink {
             s.abort("download failed").await;
@@ -289,8 +429,11 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
         }
     }
     progress(slot, file, n, Some(n), Origin::Network);
+    let mut cached = false;
     if let Some(s) = sink {
+        cached = true;
         if let Err(e) = s.finish().await {
+            cached = false;
             let full = e.contains("Quota");
             post(&FromWorker::Warning {
                 slot,
@@ -304,18 +447,35 @@ async fn download(slot: Slot, url: &str, file: &str, optional: bool, mode: Cache
             });
         }
     }
-    Ok(Some(bytes))
+    Ok(Some(match store {
+        Store::Bytes(b) => Data::Bytes(b),
+        Store::Chunks { chunks, .. } => {
+            // Cached: the disk-backed copy; else a Blob of the chunks (JS memory).
+            let from_cache = match (cached, cache::lookup(url).await) {
+                (true, Some(Some(r))) => match r.blob() {
+                    Ok(p) => JsFuture::from(p).await.ok().map(|b| b.unchecked_into::<web_sys::Blob>()).filter(|b| b.size() as u64 == n),
+                    Err(_) => None,
+                },
+                _ => None,
+            };
+            match from_cache {
+                Some(b) => Data::Blob(b),
+                None => Data::Blob(web_sys::Blob::new_with_u8_array_sequence(&chunks).map_err(|e| format!("{file}: {}", js_error(&e)))?),
+            }
+        }
+    }))
 }
 
 /// The bytes of a file the user picked (read here, in the worker: nothing is uploaded).
 pub async fn read_local(slot: Slot, file: &web_sys::File) -> Result<Vec<u8>, String> {
     let name = file.name();
     let total = file.size() as u64;
-    let mut bytes = Vec::with_capacity(total as usize);
+    let mut store = Store::Bytes(Vec::with_capacity(total as usize));
     progress(slot, &name, 0, Some(total), Origin::Local);
-    read_stream(file.stream(), &mut bytes, &mut 0, |_, _| {}, |n| progress(slot, &name, n, Some(total), Origin::Local))
+    read_stream(file.stream(), &mut store, &mut 0, |_, _| {}, |n| progress(slot, &name, n, Some(total), Origin::Local))
         .await
         .map_err(|e| format!("Could not read the local file {name} ({e}). Pick it again; it may have been moved or changed."))?;
+    let Store::Bytes(bytes) = store else { unreachable!("bytes store") };
     progress(slot, &name, bytes.len() as u64, Some(bytes.len() as u64), Origin::Local);
     Ok(bytes)
 }

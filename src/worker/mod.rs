@@ -431,7 +431,9 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         }
     };
     let listing = fetch::Listing::default();
-    let get = |file: String, optional: bool| {
+    // `blob`: a GGUF, which the engine reads through a `Read + Seek` (the file
+    // stays outside wasm memory); checkpoint files come as bytes.
+    let get = |file: String, optional: bool, blob: bool| {
         let repo = repo.clone();
         let listing = &listing;
         async move {
@@ -440,10 +442,16 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
                     let url = crate::protocol::file_url(&source.hub, &repo, &source.revision, &file);
                     let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
                     let tree = crate::protocol::tree_url(&source.hub, &repo, &source.revision, dir);
-                    fetch::fetch_file(slot, &url, &file, optional, *mode, (listing, &tree)).await
+                    fetch::fetch_file(slot, &url, &file, optional, *mode, (listing, &tree), blob).await
                 }
                 Source::Local(files) => match files.iter().find(|f| f.name() == file) {
-                    Some(f) => fetch::read_local(slot, f).await.map(Some),
+                    // A File is a Blob: read in place, slice by slice.
+                    Some(f) if blob => {
+                        let n = f.size() as u64;
+                        post(&FromWorker::Progress { slot, file: file.clone(), done: n, total: Some(n), origin: crate::protocol::Origin::Local });
+                        Ok(Some(fetch::Data::Blob(f.clone().into())))
+                    }
+                    Some(f) => fetch::read_local(slot, f).await.map(|b| Some(fetch::Data::Bytes(b))),
                     None if optional => Ok(None),
                     None => Err(format!("{file} is needed but was not among the files you picked. Pick it together with the others.")),
                 },
@@ -452,27 +460,33 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
     };
     let started = js_sys::Date::now();
     let model = if let Some(file) = gguf {
-        let bytes = get(file, false).await?.expect("required");
+        let data = get(file.clone(), false, true).await?.expect("required");
         if !current() {
             return Ok(None);
         }
         post(&FromWorker::Preparing { slot });
         yield_now().await;
-        LanguageModel::load(&ModelFiles::Gguf(&bytes), precision).map_err(|e| e.to_string())?
+        match data {
+            fetch::Data::Blob(blob) => {
+                let mut reader = std::io::BufReader::with_capacity(8 << 20, fetch::BlobReader::new(blob)?);
+                LanguageModel::load_gguf(&mut reader, precision).map_err(|e| format!("{file}: {e}"))?
+            }
+            fetch::Data::Bytes(bytes) => LanguageModel::load(&ModelFiles::Gguf(&bytes), precision).map_err(|e| e.to_string())?,
+        }
     } else {
-        let config = get("config.json".into(), false).await?.expect("required");
-        let tokenizer = get("tokenizer.json".into(), false).await?.expect("required");
-        let tokenizer_config = get("tokenizer_config.json".into(), true).await?;
-        let generation_config = get("generation_config.json".into(), true).await?;
-        let shards = match get("model.safetensors".into(), true).await? {
+        let config = get("config.json".into(), false, false).await?.expect("required").into_bytes()?;
+        let tokenizer = get("tokenizer.json".into(), false, false).await?.expect("required").into_bytes()?;
+        let tokenizer_config = get("tokenizer_config.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?;
+        let generation_config = get("generation_config.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?;
+        let shards = match get("model.safetensors".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()? {
             Some(bytes) => vec![bytes],
             None => {
-                let index = get("model.safetensors.index.json".into(), true).await?.ok_or_else(|| {
+                let index = get("model.safetensors.index.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?.ok_or_else(|| {
                     format!("{spec} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?")
                 })?;
                 let mut shards = vec![];
                 for name in shards_from_index(&index).map_err(|e| e.to_string())? {
-                    shards.push(get(name, false).await?.expect("required"));
+                    shards.push(get(name, false, false).await?.expect("required").into_bytes()?);
                 }
                 shards
             }
