@@ -20,6 +20,8 @@
   one) as `X-Linked-Etag` and `ETag`, as the Hub does for LFS files.
   `etag_mode=tree-wrong`: no header, but a wrong sha256 in the tree listing.
   `slow=SUB&rate=BYTES_PER_SECOND`: send such files at about that rate.
+  `nolength=SUB`: send such files without Content-Length (the end of the
+  body is the end of the connection).
   `/__config?reset=1` clears all of them. Answers the current settings as JSON.
   Also `--cut-once SUB` on the command line.
 
@@ -56,6 +58,7 @@ class State:
         self.cut = {}    # substring -> responses left to cut
         self.etag = {}   # substring -> "right" | "wrong" | "none"
         self.slow = {}   # substring -> bytes per second
+        self.nolength = set()
         self.sha = {}    # (path, mtime) -> sha256 hex
         for sub in args.cut_once or []:
             self.cut[sub] = 1
@@ -136,7 +139,9 @@ class Handler(BaseHTTPRequestHandler):
             q = urllib.parse.parse_qs(url.query)
             with self.st.lock:
                 if "reset" in q:
-                    self.st.cut, self.st.etag, self.st.slow = {}, {}, {}
+                    self.st.cut, self.st.etag, self.st.slow, self.st.nolength = {}, {}, {}, set()
+                if "nolength" in q:
+                    self.st.nolength.add(q["nolength"][0])
                 if "slow" in q:
                     self.st.slow[q["slow"][0]] = int(q.get("rate", [str(8 << 20)])[0])
                 if "cut" in q:
@@ -214,6 +219,7 @@ class Handler(BaseHTTPRequestHandler):
         with self.st.lock:
             mode = next((m for sub, m in self.st.etag.items() if sub in key), "none")
             rate = next((r for sub, r in self.st.slow.items() if sub in key), None)
+            nolength = any(sub in key for sub in self.st.nolength)
             for sub, left in self.st.cut.items():
                 if sub in key and left > 0 and not head:
                     self.st.cut[sub] = left - 1
@@ -224,9 +230,9 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "wrong":
                 sha = "0" * 63 + ("1" if sha[-1] != "1" else "2")
             extra = {"X-Linked-Etag": f'"{sha}"', "ETag": f'"{sha}"'}
-        self.send_file(full, head, cache="no-store", extra=extra, cut=cut, rate=rate)
+        self.send_file(full, head, cache="no-store", extra=extra, cut=cut, rate=rate, nolength=nolength)
 
-    def send_file(self, full, head, cache, extra=None, cut=False, rate=None):
+    def send_file(self, full, head, cache, extra=None, cut=False, rate=None, nolength=False):
         size = os.path.getsize(full)
         start, end, status = 0, size - 1, 200
         rng = self.headers.get("Range")
@@ -249,7 +255,11 @@ class Handler(BaseHTTPRequestHandler):
         self.cors()
         ctype = TYPES.get(os.path.splitext(full)[1]) or mimetypes.guess_type(full)[0] or "application/octet-stream"
         self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(length))
+        if nolength:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Content-Length", str(length))
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Cache-Control", cache)
         if status == 206:

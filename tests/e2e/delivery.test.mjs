@@ -184,6 +184,27 @@ test('download progress: bytes, speed and time left while a slow download runs',
   }
 });
 
+test('download progress without Content-Length: bytes and speed, "size unknown", then the real size', { timeout: 300_000 }, async () => {
+  await config('reset=1');
+  await config(`slow=${encodeURIComponent('Instruct-GGUF')}&rate=${24 << 20}`);
+  await config(`nolength=${encodeURIComponent('Instruct-GGUF')}`);
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    await page.goto(pageUrl({ cache: 'off' }));
+    const bytes = page.locator('[data-testid=model-instruct] [data-testid=file-progress] .bytes');
+    await page.waitForFunction(() => /size unknown\) · [\d.]+ MB\/s$/.test(document.querySelector('[data-testid=model-instruct] .bytes')?.textContent ?? ''),
+      null, { timeout: 30_000, polling: 100 });
+    console.log(`progress without a length: ${await bytes.textContent()}`);
+    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    assert.match(await bytes.textContent(), /^93\.8 MB \/ 93\.8 MB · downloaded$/);
+    await askInstruct(page);
+  } finally {
+    await ctx.close();
+    await config('reset=1');
+  }
+});
+
 test('download failures in words: 404 names the repo and file; typed text and answers are kept', { timeout: 300_000 }, async () => {
   const ctx = await browser.newContext();
   try {
