@@ -16,7 +16,11 @@ MODEL="$("$ROOT/scripts/fetch-test-model.sh" | tail -n1)"
 SPEC="test/SmolLM2-135M-Instruct-GGUF/$(basename "$MODEL")"
 ORIGIN="http://127.0.0.1:$PORT"
 echo
-echo "Open: $ORIGIN$BASE?hub=$ORIGIN/hub&instruct=$SPEC&foundation=$SPEC"
-echo "(the same Q4_1 instruct file stands in for the foundation model; Ctrl+C stops the server)"
+# precision=f32: the test file is Q4_1; at its own precision it answers the
+# tutorial's question "L'Étoile, la ..." (as llama.cpp does on it), while its
+# weights widened to f32 answer "The capital of France is Paris." as the
+# tutorial's float checkpoints do. Drop the parameter to see the quantized model.
+echo "Open: $ORIGIN$BASE?hub=$ORIGIN/hub&instruct=$SPEC&foundation=$SPEC&precision=f32"
+echo "(the same Q4_1 instruct file stands in for the foundation model, widened to f32; Ctrl+C stops the server)"
 echo
 exec python3 "$ROOT/scripts/devserver.py" --port "$PORT" --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL"

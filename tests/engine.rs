@@ -357,6 +357,8 @@ fn sharded_bf16_checkpoint_loads_like_the_single_file() {
     std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "weight_map": weight_map }).to_string()).unwrap();
 
     let mut bf16 = local_files::load(&dir, Precision::F32).unwrap();
+    // Auto widens bf16 to f32 (exact, and fast in wasm), as F32 does.
+    assert_eq!(local_files::load(&dir, Precision::Auto).unwrap().weight_bytes(), bf16.weight_bytes());
     let mut f32_ = local_files::load(src, Precision::F32).unwrap();
     let s = SamplingSettings { show_candidates: 5, ..SamplingSettings::greedy(1) };
     let prompt = "<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n";
