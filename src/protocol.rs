@@ -140,8 +140,18 @@ pub enum FromWorker {
     Token { job: u64, id: u32, text: String, candidates: Vec<Candidate> },
     /// A job ended. `stop_reason: None` means it was stopped by the user.
     /// `reply` is the decoded answer without special tokens (what the chat
-    /// history keeps, as transformers' pipeline does).
-    Done { job: u64, stop_reason: Option<StopReason>, timings: Timings, token_ids: Vec<u32>, reply: String },
+    /// history keeps, as transformers' pipeline does). `end_candidates`: when
+    /// the model picked end-of-text and candidates were asked for, what it
+    /// weighed at that step (why an answer ended at once); empty otherwise.
+    Done {
+        job: u64,
+        stop_reason: Option<StopReason>,
+        timings: Timings,
+        token_ids: Vec<u32>,
+        reply: String,
+        #[serde(default)]
+        end_candidates: Vec<Candidate>,
+    },
     /// A job failed.
     Failed { job: u64, message: String },
 }
@@ -248,5 +258,21 @@ mod tests {
         assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
+        let why = vec![Candidate { id: 2, text: "<|im_end|>".into(), logit: 20.5, prob: 0.67 }];
+        let m = FromWorker::Done { job: 3, stop_reason: Some(StopReason::EndOfText), timings: Timings::default(), token_ids: vec![2], reply: String::new(), end_candidates: why };
+        assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn done_without_end_candidates_still_parses() {
+        let mut v: serde_json::Value = serde_json::from_str(
+            &FromWorker::Done { job: 1, stop_reason: None, timings: Timings::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![] }.to_json(),
+        )
+        .unwrap();
+        v.as_object_mut().unwrap().remove("end_candidates");
+        match FromWorker::from_json(&v.to_string()).unwrap() {
+            FromWorker::Done { job: 1, end_candidates, .. } => assert!(end_candidates.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 }

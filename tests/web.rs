@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Function, Promise, Reflect};
 use three_answers::app::text::{DEFAULT_FOLLOW_UP, DEFAULT_QUESTION, PRESETS};
-use three_answers::protocol::{FromWorker, Message, Mode, Origin, PromptToken, Slot, StopReason, Timings, ToWorker};
+use three_answers::protocol::{Candidate, FromWorker, Message, Mode, Origin, PromptToken, Slot, StopReason, Timings, ToWorker};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -204,7 +204,7 @@ fn token(job: u64, id: u32, text: &str) -> FromWorker {
 }
 
 fn done(job: u64, stop_reason: Option<StopReason>, reply: &str) -> FromWorker {
-    FromWorker::Done { job, stop_reason, timings: timings(), token_ids: vec![], reply: reply.into() }
+    FromWorker::Done { job, stop_reason, timings: timings(), token_ids: vec![], reply: reply.into(), end_candidates: vec![] }
 }
 
 /// The id of the one tab with aria-selected="true".
@@ -460,6 +460,66 @@ async fn answers_stream_as_text_and_say_how_they_ended() {
     let alert = text(&q("#panel-instruct [role=alert]"));
     assert!(alert.contains("too long"), "{alert}");
     assert_eq!(attr(&q("#panel-instruct [data-testid=answer]"), "data-phase").as_deref(), Some("failed"));
+}
+
+#[wasm_bindgen_test]
+async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
+    let page = Page::open().await;
+    page.send(FromWorker::Ready).await;
+    page.take_posted();
+    click(&q("[data-testid=ask]")).await;
+    let jobs: Vec<(u64, Mode, usize)> = page
+        .take_posted()
+        .into_iter()
+        .filter_map(|m| match m {
+            ToWorker::Ask { job, mode, settings, .. } => Some((job, mode, settings.show_candidates)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(jobs.iter().map(|j| j.1).collect::<Vec<_>>(), [Mode::Foundation, Mode::Instruct, Mode::Chat]);
+    let (f, i, c) = (jobs[0].0, jobs[1].0, jobs[2].0);
+    assert!(jobs[0].2 > 0, "Foundation always asks for candidates (the toggle only shows them)");
+
+    let cand = |id: u32, text: &str, prob: f32| Candidate { id, text: text.into(), logit: 10.0 * prob, prob };
+    let why = vec![cand(2, "<|im_end|>", 0.67), cand(198, "\n", 0.16), cand(378, " The", 0.05), cand(9, "<b>x</b>", 0.01)];
+    page.send(FromWorker::Started { job: f, mode: Mode::Foundation, prompt: "What is the capital of France?".into(), tokens: vec![] }).await;
+    page.send(FromWorker::Done {
+        job: f,
+        stop_reason: Some(StopReason::EndOfText),
+        timings: timings(),
+        token_ids: vec![2],
+        reply: String::new(),
+        end_candidates: why,
+    })
+    .await;
+    assert!(text(&q("#panel-foundation [data-testid=ending]")).contains("ended its answer at once"));
+    let shown = q("#panel-foundation [data-testid=end-candidates]");
+    let chips = qa("#panel-foundation [data-testid=end-candidates] .cand");
+    let texts: Vec<String> = chips.iter().map(text).collect();
+    assert_eq!(texts, ["\"<|im_end|>\" 67.0%", "\"\\n\" 16.0%", "\" The\" 5.0%", "\"<b>x</b>\" 1.0%"], "special tokens and newlines visible");
+    let ids: Vec<Option<String>> = chips.iter().map(|c| attr(c, "data-token-id")).collect();
+    assert_eq!(ids, [Some("2".into()), Some("198".into()), Some("378".into()), Some("9".into())]);
+    assert!(chips[0].class_list().contains("chosen") && !chips[1].class_list().contains("chosen"), "the picked token is marked");
+    assert!(shown.query_selector("b").unwrap().is_none(), "candidates are text, never HTML");
+    // The ending words come first, the candidates right under them.
+    let ending = q("#panel-foundation [data-testid=ending]");
+    assert_eq!(ending.next_element_sibling().map(|e| e.get_attribute("data-testid")), Some(Some("end-candidates".into())));
+
+    // An answer that ended normally, or one sent without candidates, shows none.
+    page.send(token(i, 504, "Paris.")).await;
+    page.send(FromWorker::Done {
+        job: i,
+        stop_reason: Some(StopReason::EndOfText),
+        timings: timings(),
+        token_ids: vec![504, 2],
+        reply: "Paris.".into(),
+        end_candidates: vec![cand(2, "<|im_end|>", 0.9)],
+    })
+    .await;
+    assert!(try_q("#panel-instruct [data-testid=end-candidates]").is_none(), "an answer with text needs no why");
+    page.send(done(c, Some(StopReason::EndOfText), "")).await;
+    assert!(text(&q("#panel-chat [data-testid=ending]")).contains("ended its answer at once"));
+    assert!(try_q("#panel-chat [data-testid=end-candidates]").is_none(), "no candidates were sent");
 }
 
 #[wasm_bindgen_test]

@@ -250,10 +250,19 @@ fn receive(state: AppState, msg: FromWorker) {
             a.text.push_str(&text);
             a.tokens.push(super::state::GenToken { id, text, candidates });
         }),
-        FromWorker::Done { job, stop_reason, timings, reply, .. } => state.with_answer(job, |a| {
+        FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates } => state.with_answer(job, |a| {
             a.phase = match stop_reason {
                 Some(r) => Phase::Done(r),
                 None => Phase::Stopped,
+            };
+            a.end_step = match (stop_reason, end_candidates.is_empty()) {
+                (Some(StopReason::EndOfText), false) => {
+                    // The picked id ends `token_ids`; an older sender may leave it out.
+                    let id = token_ids.last().copied().unwrap_or(end_candidates[0].id);
+                    let text = end_candidates.iter().find(|c| c.id == id).map(|c| c.text.clone()).unwrap_or_default();
+                    Some(super::state::GenToken { id, text, candidates: end_candidates })
+                }
+                _ => None,
             };
             if timings.prompt_tokens > 0 {
                 a.timings = Some(timings);

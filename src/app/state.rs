@@ -46,6 +46,9 @@ pub struct Answer {
     /// What the chat history keeps (decoded without special tokens).
     pub reply: String,
     pub max_new_tokens: usize,
+    /// The step that picked end-of-text, when candidates were asked for: the
+    /// id picked and what the model weighed (why an answer ended at once).
+    pub end_step: Option<GenToken>,
 }
 
 impl Answer {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use super::bridge;
 use super::state::{Answer, AppState, LoadPhase, ModelStatus, Phase, Tab};
 use super::text::{self, page_config, split_special, PRESETS};
-use crate::protocol::{Origin, Slot};
+use crate::protocol::{Candidate, Origin, Slot, StopReason};
 
 fn state() -> AppState {
     expect_context::<AppState>()
@@ -567,12 +567,41 @@ fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<St
                         .map(|w| view! { <p class="ending" data-testid="ending">{w}</p> })
                 })
             }}
+            {move || {
+                // Why it ended at once: what the model weighed for that first token.
+                answer.with(|a| match (&a.phase, &a.end_step) {
+                    (Phase::Done(StopReason::EndOfText), Some(step)) if a.text.trim().is_empty() => {
+                        let step = step.clone();
+                        Some(view! {
+                            <p class="end-candidates" data-testid="end-candidates">
+                                "What it weighed for that token: "
+                                <span class="cands">
+                                    {step.candidates.into_iter().map(|c| view! { <CandidateChip candidate=c picked=step.id/> }).collect_view()}
+                                </span>
+                            </p>
+                        })
+                    }
+                    _ => None,
+                })
+            }}
             {move || answer.with(|a| match &a.phase {
                 Phase::Failed(e) => Some(view! { <p class="error" role="alert">{e.clone()}</p> }),
                 _ => None,
             })}
             {move || answer.with(|a| a.timings.as_ref().map(|t| view! { <p class="timings" data-testid="timings">{text::timings_line(t)}</p> }))}
         </div>
+    }
+}
+
+/// One candidate token and its probability, as text: the piece quoted and
+/// escaped (`"\n"`, `"<|im_end|>"`), so newlines and special tokens show.
+#[component]
+fn CandidateChip(candidate: Candidate, picked: u32) -> impl IntoView {
+    view! {
+        <span class="cand" class:chosen=candidate.id == picked data-token-id=candidate.id.to_string()>
+            <code>{format!("{:?}", candidate.text)}</code>
+            {format!(" {:.1}%", candidate.prob * 100.0)}
+        </span>
     }
 }
 
@@ -618,15 +647,7 @@ fn FoundationPanel() -> impl IntoView {
                                                     {t
                                                         .candidates
                                                         .into_iter()
-                                                        .map(|c| {
-                                                            let chosen = c.id == t.id;
-                                                            view! {
-                                                                <span class="cand" class:chosen=chosen>
-                                                                    <code>{format!("{:?}", c.text)}</code>
-                                                                    {format!(" {:.1}%", c.prob * 100.0)}
-                                                                </span>
-                                                            }
-                                                        })
+                                                        .map(|c| view! { <CandidateChip candidate=c picked=t.id/> })
                                                         .collect_view()}
                                                 </span>
                                             </li>

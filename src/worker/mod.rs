@@ -189,7 +189,7 @@ fn handle(msg: ToWorker) {
 fn drop_queue() {
     let dropped: Vec<Job> = with_state(|s| s.queue.drain(..).collect());
     for j in dropped {
-        post(&FromWorker::Done { job: j.job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new() });
+        post(&FromWorker::Done { job: j.job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![] });
     }
 }
 
@@ -266,7 +266,7 @@ async fn run_job(model: &Model, job: Job, epoch: u64) -> Result<(), String> {
     yield_now().await;
     let stopped = || with_state(|s| s.stop || s.epoch != epoch);
     if stopped() {
-        post(&FromWorker::Done { job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new() });
+        post(&FromWorker::Done { job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![] });
         return Ok(());
     }
     let mut g = model.borrow_mut().start(&prompt, settings).map_err(err)?;
@@ -291,6 +291,7 @@ async fn run_job(model: &Model, job: Job, epoch: u64) -> Result<(), String> {
             timings: g.timings().clone(),
             token_ids: g.generated_ids().to_vec(),
             reply,
+            end_candidates: g.end_candidates().to_vec(),
         });
         return Ok(());
     }

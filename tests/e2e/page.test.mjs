@@ -126,6 +126,11 @@ test('Ask: Foundation, Instruct and Chat equal the native CLI token for token (f
   } else {
     // The stand-in foundation (instruct weights on the raw string) ends at once: said in words.
     assert.match(await page.locator('#panel-foundation [data-testid=ending]').textContent(), /ended its answer at once/);
+    // ...and why: the candidates of that step, <|im_end|> (id 2) first, as the native reference has it.
+    const first = page.locator('#panel-foundation [data-testid=end-candidates] .cand').first();
+    assert.equal(await first.getAttribute('data-token-id'), '2');
+    assert.match(await first.textContent(), /^"<\|im_end\|>" \d+\.\d%$/);
+    assert.equal(await first.locator('code').textContent(), '"<|im_end|>"');
   }
 });
 
