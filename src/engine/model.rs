@@ -376,9 +376,9 @@ impl Model {
         for b in &mut self.blocks {
             // Attention: x += wo · softmax(q kᵀ / √hd + mask) v
             let h = b.attn_norm.forward(&x)?;
-            let q = b.wq.forward(&h)?.reshape((1, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
-            let k = b.wk.forward(&h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
-            let v = b.wv.forward(&h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let q = linear(&b.wq, &h)?.reshape((1, t, nh, hd))?.transpose(1, 2)?.contiguous()?;
+            let k = linear(&b.wk, &h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
+            let v = linear(&b.wv, &h)?.reshape((1, t, nkv, hd))?.transpose(1, 2)?.contiguous()?;
             let q = candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?;
             let k = candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?;
             let (k, v) = match b.kv.take() {
@@ -395,17 +395,34 @@ impl Model {
             };
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let y = att.matmul(&v)?.transpose(1, 2)?.reshape((1, t, nh * hd))?;
-            x = (x + b.wo.forward(&y)?)?;
+            x = (x + linear(&b.wo, &y)?)?;
             // Feed-forward (SwiGLU): x += w_down · (silu(w_gate · h) * (w_up · h))
             let h = b.ffn_norm.forward(&x)?;
-            let gate = candle_nn::ops::silu(&b.w_gate.forward(&h)?)?;
-            let ff = b.w_down.forward(&(gate * b.w_up.forward(&h)?)?)?;
+            let gate = candle_nn::ops::silu(&linear(&b.w_gate, &h)?)?;
+            let ff = linear(&b.w_down, &(gate * linear(&b.w_up, &h)?)?)?;
             x = (x + ff)?;
         }
         self.cached_len = pos + t;
         let last = x.narrow(1, t - 1, 1)?;
         let logits = self.lm_head.forward(&self.final_norm.forward(&last)?)?;
         Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
+    }
+}
+
+/// Prompts at least this long are multiplied against dequantized weights.
+const PREFILL_DEQUANTIZE_MIN_TOKENS: usize = 8;
+
+/// `x · wᵀ`. For a prompt (many rows), quantized weights are dequantized one
+/// matrix at a time and multiplied in f32: candle's quantized matmul re-reads
+/// every weight block once per row, while a float matmul reads them once for
+/// all rows (prefill ~1.6x faster). One token at a time keeps the quantized kernel.
+fn linear(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    match w {
+        QMatMul::QTensor(q) if x.dims().iter().rev().nth(1).is_some_and(|&rows| rows >= PREFILL_DEQUANTIZE_MIN_TOKENS) => {
+            let weights = q.dequantize(&Device::Cpu)?;
+            Ok(x.broadcast_matmul(&weights.t()?)?)
+        }
+        _ => Ok(w.forward(x)?),
     }
 }
 
