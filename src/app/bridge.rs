@@ -282,7 +282,7 @@ pub fn ask(state: AppState) {
     }
     send(&ToWorker::Stop);
     let settings = state.settings.get_untracked();
-    let max = settings.max_new_tokens;
+    let max = settings.sampling.max_new_tokens;
     let (f, i, c) = (state.job_id(), state.job_id(), state.job_id());
     state.foundation.set(super::state::Answer::waiting(f, max));
     state.instruct.set(super::state::Answer::waiting(i, max));

@@ -106,33 +106,18 @@ pub struct ModelStatus {
     pub warning: Option<String>,
 }
 
-/// The settings panel (the tutorial's defaults).
+/// The settings panel: the engine's sampling settings (the tutorial's
+/// defaults: greedy, 30 new tokens) plus what only the page has.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    pub max_new_tokens: usize,
+    pub sampling: SamplingSettings,
     pub follow_up_max_new_tokens: usize,
-    pub do_sample: bool,
-    pub temperature: f64,
-    pub top_p: f64,
-    pub top_k: usize,
-    pub repetition_penalty: f32,
-    pub seed: u64,
     pub precision: Precision,
 }
 
 impl Settings {
     pub fn sampling(&self, max_new_tokens: usize, show_candidates: usize) -> SamplingSettings {
-        SamplingSettings {
-            max_new_tokens,
-            do_sample: self.do_sample,
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            repetition_penalty: self.repetition_penalty,
-            seed: self.seed,
-            show_candidates,
-            ignore_eos: false,
-        }
+        SamplingSettings { max_new_tokens, show_candidates, ignore_eos: false, ..self.sampling.clone() }
     }
 }
 
@@ -189,14 +174,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: PageConfig) -> Self {
         let settings = Settings {
-            max_new_tokens: 30,
+            sampling: SamplingSettings::default(),
             follow_up_max_new_tokens: 40,
-            do_sample: false,
-            temperature: 0.7,
-            top_p: 1.0,
-            top_k: 0,
-            repetition_penalty: 1.0,
-            seed: 42,
             precision: config.precision,
         };
         Self {

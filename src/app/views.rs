@@ -405,22 +405,22 @@ fn SettingsPanel() -> impl IntoView {
         <details class="settings">
             <summary>"Settings"</summary>
             <div class="grid">
-                {num_input("max_new_tokens", "max-new-tokens", "1", |x| x.max_new_tokens, |x, v| x.max_new_tokens = v)}
+                {num_input("max_new_tokens", "max-new-tokens", "1", |x| x.sampling.max_new_tokens, |x, v| x.sampling.max_new_tokens = v)}
                 {num_input("max_new_tokens (follow-up)", "follow-up-max", "1", |x| x.follow_up_max_new_tokens, |x, v| x.follow_up_max_new_tokens = v)}
                 <label class="setting check" for="do-sample">
                     <input
                         id="do-sample"
                         type="checkbox"
-                        prop:checked=move || s.settings.with(|x| x.do_sample)
-                        on:change=move |ev| s.settings.update(|x| x.do_sample = event_target_checked(&ev))
+                        prop:checked=move || s.settings.with(|x| x.sampling.do_sample)
+                        on:change=move |ev| s.settings.update(|x| x.sampling.do_sample = event_target_checked(&ev))
                     />
                     <span>"do_sample (off: always the most likely token)"</span>
                 </label>
-                {num_input("temperature", "temperature", "0.1", |x| x.temperature, |x, v| x.temperature = v)}
-                {num_input("top-p", "top-p", "0.05", |x| x.top_p, |x, v| x.top_p = v)}
-                {num_input("top-k (0 = off)", "top-k", "1", |x| x.top_k, |x, v| x.top_k = v)}
-                {num_input("repetition penalty", "repetition-penalty", "0.05", |x| x.repetition_penalty, |x, v| x.repetition_penalty = v)}
-                {num_input("seed", "seed", "1", |x| x.seed, |x, v| x.seed = v)}
+                {num_input("temperature", "temperature", "0.1", |x| x.sampling.temperature, |x, v| x.sampling.temperature = v)}
+                {num_input("top-p", "top-p", "0.05", |x| x.sampling.top_p, |x, v| x.sampling.top_p = v)}
+                {num_input("top-k (0 = off)", "top-k", "1", |x| x.sampling.top_k, |x, v| x.sampling.top_k = v)}
+                {num_input("repetition penalty", "repetition-penalty", "0.05", |x| x.sampling.repetition_penalty, |x, v| x.sampling.repetition_penalty = v)}
+                {num_input("seed", "seed", "1", |x| x.sampling.seed, |x, v| x.sampling.seed = v)}
                 <label class="setting" for="precision">
                     <span>"precision (reloads the models)"</span>
                     <select id="precision" on:change=on_precision>
