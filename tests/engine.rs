@@ -418,6 +418,24 @@ fn bad_model_files_say_what_is_wrong() {
 
     let e = err(LanguageModel::load(&ModelFiles::Gguf(&tiny_llama), Precision::Stored));
     assert!(matches!(e, EngineError::Tokenizer(_)), "{e}");
+
+    // A tensor of a ggml type id candle does not know (e.g. a newer quantization).
+    let t = candle_core::quantized::QTensor::quantize(
+        &candle_core::Tensor::zeros((4, 32), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+        candle_core::quantized::GgmlDType::F32,
+    )
+    .unwrap();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let arch = Value::String("llama".into());
+    candle_core::quantized::gguf_file::write(&mut out, &[("general.architecture", &arch)], &[("token_embd.weight", &t)]).unwrap();
+    let mut bytes = out.into_inner();
+    // The tensor table entry: name, n_dims (u32), dims (u64 each), ggml type (u32), offset (u64).
+    let name_at = bytes.windows(17).position(|w| w == b"token_embd.weight").unwrap();
+    let type_at = name_at + 17 + 4 + 2 * 8;
+    assert_eq!(&bytes[type_at..type_at + 4], &0u32.to_le_bytes(), "F32 is ggml type 0");
+    bytes[type_at..type_at + 4].copy_from_slice(&99u32.to_le_bytes());
+    let e = err(LanguageModel::load(&ModelFiles::Gguf(&bytes), Precision::Stored));
+    assert!(matches!(e, EngineError::UnsupportedQuantization { .. }), "{e}");
 }
 
 #[test]

@@ -10,6 +10,8 @@ pub enum EngineError {
     Corrupt { file: String, detail: String },
     #[error("unsupported model architecture \"{0}\": three-answers runs llama-architecture models such as SmolLM2")]
     UnsupportedArchitecture(String),
+    #[error("{file} uses a quantization this app cannot read ({detail}); use a GGUF with Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, K-quants, F16 or F32 tensors")]
+    UnsupportedQuantization { file: String, detail: String },
     #[error("tensor {name}: {detail}")]
     BadTensor { name: String, detail: String },
     #[error("model file {0} is missing")]

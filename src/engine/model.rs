@@ -508,7 +508,11 @@ pub fn read_gguf_header(reader: &mut dyn ReadSeek, file: &str) -> Result<gguf_fi
     }
     reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| corrupt(&e))?;
     let mut reader = reader;
-    gguf_file::Content::read(&mut reader).map_err(|e| corrupt(&e))
+    gguf_file::Content::read(&mut reader).map_err(|e| match e.to_string() {
+        // candle's words for a ggml type id it does not know
+        m if m.contains("unknown dtype") => EngineError::UnsupportedQuantization { file: file.into(), detail: m },
+        _ => corrupt(&e),
+    })
 }
 
 pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
