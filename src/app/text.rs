@@ -134,14 +134,19 @@ pub fn bytes(n: u64) -> String {
 
 /// The line of speeds and times under an answer.
 pub fn timings_line(t: &Timings) -> String {
-    let fresh = t.prompt_tokens.saturating_sub(t.reused_tokens);
-    let prefill = if t.prefill_ms > 0.0 { fresh as f64 * 1000.0 / t.prefill_ms } else { 0.0 };
-    let decode_n = t.generated_tokens.saturating_sub(1);
-    let decode = if t.decode_ms > 0.0 { decode_n as f64 * 1000.0 / t.decode_ms } else { 0.0 };
+    let tokens = |n: usize| format!("{n} token{}", if n == 1 { "" } else { "s" });
     let reused = if t.reused_tokens > 0 { format!(", {} re-used from the cache", t.reused_tokens) } else { String::new() };
+    // Decode speed needs two tokens: the first one comes from the prompt's pass.
+    let speed = match t.generated_tokens {
+        0 | 1 => String::new(),
+        _ => format!(", {:.1} tok/s ({:.0} ms)", t.decode_tok_per_s(), t.decode_ms),
+    };
     format!(
-        "prompt: {} tokens{reused}, read in {:.0} ms ({:.0} tok/s) · answer: {} tokens, {:.1} tok/s ({:.0} ms)",
-        t.prompt_tokens, t.prefill_ms, prefill, t.generated_tokens, decode, t.decode_ms
+        "prompt: {}{reused}, read in {:.0} ms ({:.0} tok/s) · answer: {}{speed}",
+        tokens(t.prompt_tokens),
+        t.prefill_ms,
+        t.prefill_tok_per_s(),
+        tokens(t.generated_tokens),
     )
 }
 
@@ -151,6 +156,17 @@ mod tests {
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn timings_words() {
+        let t = Timings { prompt_tokens: 7, reused_tokens: 0, prefill_ms: 200.0, generated_tokens: 1, decode_ms: 0.0 };
+        assert_eq!(timings_line(&t), "prompt: 7 tokens, read in 200 ms (35 tok/s) · answer: 1 token");
+        let t = Timings { prompt_tokens: 63, reused_tokens: 44, prefill_ms: 100.0, generated_tokens: 11, decode_ms: 500.0 };
+        assert_eq!(
+            timings_line(&t),
+            "prompt: 63 tokens, 44 re-used from the cache, read in 100 ms (190 tok/s) · answer: 11 tokens, 20.0 tok/s (500 ms)"
+        );
     }
 
     #[test]
