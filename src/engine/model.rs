@@ -143,25 +143,31 @@ impl<T: std::io::Read + std::io::Seek> ReadSeek for T {}
 
 /// Where weights come from before they become `QMatMul`s, in GGUF naming.
 enum WeightSource<'a> {
-    /// Tensors already in memory (a safetensors checkpoint, renamed).
-    Loaded(HashMap<String, QTensor>),
     /// A GGUF file: each tensor is read when it is converted, so the file's
     /// form of one tensor is dropped before the next is read (lower peak memory).
     Gguf { content: &'a gguf_file::Content, reader: &'a mut dyn ReadSeek },
+    /// Safetensors files: likewise, one tensor at a time from the file bytes.
+    Safetensors {
+        /// (file name for messages, parsed file)
+        shards: Vec<(String, safetensors::SafeTensors<'a>)>,
+        /// GGUF name -> (shard index, Hugging Face name)
+        names: HashMap<String, (usize, String)>,
+        /// (n_heads, n_kv_heads, head_dim) for the q/k row permutation
+        heads: (usize, usize, usize),
+    },
 }
 
 impl WeightSource<'_> {
     fn contains(&self, name: &str) -> bool {
         match self {
-            Self::Loaded(t) => t.contains_key(name),
             Self::Gguf { content, .. } => content.tensor_infos.contains_key(name),
+            Self::Safetensors { names, .. } => names.contains_key(name),
         }
     }
 
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
         let missing = |file: &str| EngineError::BadTensor { name: name.into(), detail: format!("missing from {file}") };
         let t = match self {
-            Self::Loaded(t) => t.remove(name).ok_or_else(|| missing("model.safetensors"))?,
             Self::Gguf { content, reader } => {
                 if !content.tensor_infos.contains_key(name) {
                     return Err(missing("the GGUF file"));
@@ -170,6 +176,33 @@ impl WeightSource<'_> {
                     file: "the GGUF file".into(),
                     detail: format!("tensor {name}: {e}"),
                 })?
+            }
+            Self::Safetensors { shards, names, heads: (nh, nkv, hd) } => {
+                let (i, hf_name) = names.get(name).ok_or_else(|| missing("model.safetensors"))?;
+                let (file, st) = &shards[*i];
+                let corrupt = |e: &dyn std::fmt::Display| EngineError::Corrupt { file: file.clone(), detail: format!("tensor {hf_name}: {e}") };
+                let view = st.tensor(hf_name).map_err(|e| corrupt(&e))?;
+                let t = candle_core::safetensors::Load::load(&view, &Device::Cpu).map_err(|e| corrupt(&e))?;
+                let ggml_dtype = match t.dtype() {
+                    DType::F32 => GgmlDType::F32,
+                    DType::F16 => GgmlDType::F16,
+                    DType::BF16 => GgmlDType::BF16,
+                    other => {
+                        return Err(EngineError::BadTensor {
+                            name: hf_name.clone(),
+                            detail: format!("has dtype {other:?}; expected f32, f16 or bf16"),
+                        })
+                    }
+                };
+                // Permute q/k rows into the interleaved RoPE layout (see the module doc).
+                let t = if name.ends_with("attn_q.weight") {
+                    permute_for_rope_i(&t, *nh, *hd)?
+                } else if name.ends_with("attn_k.weight") {
+                    permute_for_rope_i(&t, *nkv, *hd)?
+                } else {
+                    t
+                };
+                QTensor::quantize(&t, ggml_dtype)?
             }
         };
         if t.shape().dims() != shape {
@@ -242,40 +275,21 @@ impl Model {
     /// file(s) (one file, or every shard named in `model.safetensors.index.json`).
     pub fn from_safetensors(config_json: &[u8], shards: &[&[u8]], precision: Precision) -> Result<Self> {
         let config = config_from_json(config_json)?;
-        let mut tensors_by_name = HashMap::new();
-        let (hd, nh, nkv) = (config.head_dim(), config.n_heads, config.n_kv_heads);
+        let mut parsed = Vec::with_capacity(shards.len());
+        let mut names = HashMap::new();
         for (i, shard) in shards.iter().enumerate() {
             let file = if shards.len() == 1 { "model.safetensors".to_string() } else { format!("safetensors shard {}", i + 1) };
-            let tensors = candle_core::safetensors::load_buffer(shard, &Device::Cpu)
+            let st = safetensors::SafeTensors::deserialize(shard)
                 .map_err(|e| EngineError::Corrupt { file: file.clone(), detail: e.to_string() })?;
-            for (hf_name, t) in tensors {
-                let Some(name) = gguf_name(&hf_name) else { continue };
-                let t = match t.dtype() {
-                    DType::F32 | DType::F16 | DType::BF16 => t,
-                    other => {
-                        return Err(EngineError::BadTensor {
-                            name: hf_name,
-                            detail: format!("has dtype {other:?}; expected f32, f16 or bf16"),
-                        })
-                    }
-                };
-                // Permute q/k rows into the interleaved RoPE layout (see the module doc).
-                let t = if name.ends_with("attn_q.weight") {
-                    permute_for_rope_i(&t, nh, hd)?
-                } else if name.ends_with("attn_k.weight") {
-                    permute_for_rope_i(&t, nkv, hd)?
-                } else {
-                    t
-                };
-                let ggml_dtype = match t.dtype() {
-                    DType::F16 => GgmlDType::F16,
-                    DType::BF16 => GgmlDType::BF16,
-                    _ => GgmlDType::F32,
-                };
-                tensors_by_name.insert(name, QTensor::quantize(&t, ggml_dtype)?);
+            for hf_name in st.names() {
+                if let Some(name) = gguf_name(hf_name) {
+                    names.insert(name, (i, hf_name.to_string()));
+                }
             }
+            parsed.push((file, st));
         }
-        Self::from_weights(config, WeightSource::Loaded(tensors_by_name), precision)
+        let heads = (config.n_heads, config.n_kv_heads, config.head_dim());
+        Self::from_weights(config, WeightSource::Safetensors { shards: parsed, names, heads }, precision)
     }
 
     fn from_weights(config: Config, mut w: WeightSource, precision: Precision) -> Result<Self> {
