@@ -222,18 +222,25 @@ async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue
     Ok(JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await?.unchecked_into())
 }
 
-/// The bytes of `url` (cache first). `optional`: a 404 gives `Ok(None)`.
-/// `listing`: the model's tree listing and its URL (for stated sha256s).
-/// `blob`: return the file as a `Blob` (outside wasm memory) rather than bytes.
-pub async fn fetch_file(
-    slot: Slot,
-    url: &str,
-    file: &str,
-    optional: bool,
-    mode: CacheMode,
-    listing: (&Listing, &str),
-    blob: bool,
-) -> Result<Option<Data>, String> {
+/// One model file to get.
+#[derive(Clone, Copy)]
+pub struct FileRequest<'a> {
+    pub slot: Slot,
+    pub url: &'a str,
+    pub file: &'a str,
+    /// A 404 gives `Ok(None)` instead of an error.
+    pub optional: bool,
+    pub mode: CacheMode,
+    /// The model's tree listing and the URL to ask it (for stated sha256s).
+    pub listing: &'a Listing,
+    pub tree_url: &'a str,
+    /// Return the file as a `Blob` (outside wasm memory) rather than bytes.
+    pub blob: bool,
+}
+
+/// The bytes of a file (cache first).
+pub async fn fetch_file(req: FileRequest<'_>) -> Result<Option<Data>, String> {
+    let FileRequest { slot, url, file, optional, mode, blob, .. } = req;
     if mode == CacheMode::Use {
         match cache::lookup(url).await {
             Some(None) if optional => return Ok(None),
@@ -269,18 +276,11 @@ pub async fn fetch_file(
             _ => {}
         }
     }
-    download(slot, url, file, optional, mode, listing, blob).await
+    download(req).await
 }
 
-async fn download(
-    slot: Slot,
-    url: &str,
-    file: &str,
-    optional: bool,
-    mode: CacheMode,
-    listing: (&Listing, &str),
-    blob: bool,
-) -> Result<Option<Data>, String> {
+async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
+    let FileRequest { slot, url, file, optional, mode, listing, tree_url, blob } = req;
     let unreachable = |why: &str| {
         format!(
             "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({why}). \
@@ -314,7 +314,7 @@ async fn download(
     let mut total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     let expected = match stated_sha256(&response) {
         Some(s) => Some(s),
-        None => listing.0.sha256(listing.1, file.rsplit('/').next().unwrap_or(file)).await,
+        None => listing.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
     };
     let sink = if mode == CacheMode::Off {
         None

@@ -443,7 +443,17 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
                     let url = crate::protocol::file_url(&source.hub, &repo, &source.revision, &file);
                     let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
                     let tree = crate::protocol::tree_url(&source.hub, &repo, &source.revision, dir);
-                    fetch::fetch_file(slot, &url, &file, optional, *mode, (listing, &tree), blob).await
+                    fetch::fetch_file(fetch::FileRequest {
+                        slot,
+                        url: &url,
+                        file: &file,
+                        optional,
+                        mode: *mode,
+                        listing,
+                        tree_url: &tree,
+                        blob,
+                    })
+                    .await
                 }
                 Source::Local(files) => match files.iter().find(|f| f.name() == file) {
                     // A File is a Blob: read in place, slice by slice.
