@@ -4,13 +4,11 @@
 // trap (panic, out of memory) does. Same environment as page.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { env, launchBrowser } from './browser.mjs';
 
-const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
 const SPEC = env('E2E_MODEL_SPEC');
-const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 
 // No foundation model: only the instruct one loads (faster), and the Foundation
 // tab must say why it has no answer.
@@ -19,12 +17,7 @@ const url = `${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComp
 let browser, page;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
 });
 

@@ -12,9 +12,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { env, launchBrowser, launchPersistent } from './browser.mjs';
 
-const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
 const SPEC = env('E2E_MODEL_SPEC');
@@ -24,9 +23,7 @@ const MODEL_PATH = env('E2E_MODEL_PATH');
 const DIST = env('E2E_DIST');
 const ROOT = env('E2E_ROOT');
 const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
-const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const FILE = SPEC.split('/').slice(2).join('/');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 const q = (o) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
 const pageUrl = (o, base = PAGE_URL) => `${base}?${q({ hub: HUB, instruct: SPEC, foundation: '', ...o })}`;
@@ -35,7 +32,7 @@ let browser;
 const tmpDirs = [];
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();
@@ -45,7 +42,7 @@ after(async () => {
 async function persistentContext() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'three-answers-e2e-'));
   tmpDirs.push(dir);
-  return chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1000, height: 900 } });
+  return launchPersistent(dir, { viewport: { width: 1000, height: 900 } });
 }
 
 async function requests(origin = ORIGIN, reset = false) {

@@ -10,16 +10,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { env, launchBrowser } from './browser.mjs';
 
-const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
 const SPEC = env('E2E_MODEL_SPEC');
 const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
 const CLI_STORED = process.env.E2E_CLI_STORED_JSON ? JSON.parse(fs.readFileSync(process.env.E2E_CLI_STORED_JSON, 'utf8')) : null;
 const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
-const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 
 const url = `${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`;
 
@@ -28,12 +26,7 @@ const consoleErrors = [];
 
 before(async () => {
   fs.mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
