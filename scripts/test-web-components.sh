@@ -2,7 +2,8 @@
 # The page's components (tests/web.rs) in headless Chromium: wasm-bindgen-test,
 # run by wasm-bindgen-test-runner (wasm-bindgen-cli, same version as the
 # wasm-bindgen in Cargo.lock) through Debian's chromedriver. Browser flags are in
-# webdriver.json. Extra arguments go to the test binary (e.g. a test name filter).
+# webdriver.json. Also tests/web_kernel.rs: the engine's wasm SIMD f16 kernel.
+# Extra arguments go to the test binaries (e.g. a test name filter).
 #   scripts/test-web-components.sh [filter]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -27,4 +28,4 @@ export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export WASM_BINDGEN_TEST_WEBDRIVER_JSON="$ROOT/webdriver.json"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
 # --release re-uses the dependencies `trunk build --release` and test.sh's wasm32 build compiled.
-"${WASM_CARGO:-cargo}" test --release --target wasm32-unknown-unknown --test web -- "$@"
+"${WASM_CARGO:-cargo}" test --release --target wasm32-unknown-unknown --test web --test web_kernel -- "$@"

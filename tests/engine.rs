@@ -174,6 +174,26 @@ fn gguf_rounded_to_f16_reproduces_transformers() {
 }
 
 #[test]
+fn f16_checkpoint_at_the_default_precision_reproduces_transformers() {
+    // The official checkpoints store 16-bit floats; by default they are held
+    // as f16 and multiplied by the f16 kernel.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("smollm2-f16-checkpoint-{}", &MODEL_SHA256[..12]));
+    let src = checkpoint_dir();
+    if !dir.join("model.safetensors").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            std::fs::copy(src.join(f), dir.join(f)).unwrap();
+        }
+        let tensors = candle_core::safetensors::load(src.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+        let tensors: std::collections::HashMap<_, _> =
+            tensors.into_iter().map(|(n, t)| (n, t.to_dtype(candle_core::DType::F16).unwrap())).collect();
+        candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    }
+    let mut model = local_files::load(&dir, Precision::Auto).unwrap();
+    assert_reproduces_transformers(&mut model, "f16 checkpoint, auto");
+}
+
+#[test]
 fn quantized_file_as_stored_follows_llama_cpp() {
     assert_follows_llama_cpp(Precision::Stored);
 }
@@ -357,8 +377,9 @@ fn sharded_bf16_checkpoint_loads_like_the_single_file() {
     std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "weight_map": weight_map }).to_string()).unwrap();
 
     let mut bf16 = local_files::load(&dir, Precision::F32).unwrap();
-    // Auto widens bf16 to f32 (exact, and fast in wasm), as F32 does.
-    assert_eq!(local_files::load(&dir, Precision::Auto).unwrap().weight_bytes(), bf16.weight_bytes());
+    // Auto holds bf16 as f16 (the f16 kernel): half the bytes of f32.
+    let auto_bytes = local_files::load(&dir, Precision::Auto).unwrap().weight_bytes();
+    assert!((auto_bytes as f64 / bf16.weight_bytes() as f64 - 0.5).abs() < 0.01, "auto {auto_bytes} vs f32 {}", bf16.weight_bytes());
     let mut f32_ = local_files::load(src, Precision::F32).unwrap();
     let s = SamplingSettings { show_candidates: 5, ..SamplingSettings::greedy(1) };
     let prompt = "<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n";

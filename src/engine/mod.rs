@@ -2,7 +2,8 @@
 //! imports wasm-bindgen, web-sys, js-sys or leptos and never fetches: callers
 //! hand it bytes. Modules in the order data flows:
 //!
-//! - [`model`]: bytes (GGUF or safetensors) -> weights; the llama forward pass.
+//! - [`model`]: bytes (GGUF or safetensors) -> weights; the llama forward pass
+//!   ([`f16_kernel`]: its f16-weights matmul).
 //! - [`tokenizer`]: text <-> ids (tokenizer.json, or rebuilt from GGUF metadata).
 //! - [`template`]: messages -> prompt string with the checkpoint's chat template.
 //! - [`generate`]: logits -> next token (sampling, stop rules, timings).
@@ -11,6 +12,7 @@
 //! - [`error`]: the one error type.
 
 pub mod error;
+pub mod f16_kernel;
 pub mod generate;
 pub mod llm;
 pub mod model;

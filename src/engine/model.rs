@@ -29,8 +29,9 @@ pub enum Precision {
     /// The fastest form that computes what the file means: as stored, except
     /// quantized blocks that have no SIMD kernel in candle (Q4_1, Q5_0, Q5_1,
     /// Q3_K, Q5_K), which are re-quantized to the finer Q8_0 (which has one),
-    /// and f16/bf16 weights, widened to f32 (exact; candle's f16 matmul has no
-    /// wasm SIMD: 2.5 tok/s against 31 for f32 in the browser).
+    /// and bf16 weights, held as f16 (the official checkpoints: f16 gives
+    /// transformers' ids on the reference cases, at half the memory of f32,
+    /// with this crate's f16 kernel, `f16_kernel`).
     #[default]
     Auto,
     /// As the file stores them (quantized GGUF blocks stay quantized).
@@ -220,7 +221,7 @@ fn auto_precision(dtype: GgmlDType) -> Precision {
     use GgmlDType::*;
     match dtype {
         F32 | Q4_0 | Q8_0 | Q2K | Q4K | Q6K | Q8K => Precision::Stored,
-        F16 | BF16 => Precision::F32,
+        F16 | BF16 => Precision::F16,
         Q4_1 | Q5_0 | Q5_1 | Q8_1 | Q3K | Q5K => Precision::Q8_0,
     }
 }
@@ -418,7 +419,7 @@ impl Model {
         }
         self.cached_len = pos + t;
         let last = x.narrow(1, t - 1, 1)?;
-        let logits = self.lm_head.forward(&self.final_norm.forward(&last)?)?;
+        let logits = linear(&self.lm_head, &self.final_norm.forward(&last)?)?;
         Ok(logits.flatten_all()?.to_dtype(DType::F32)?)
     }
 }
@@ -430,8 +431,10 @@ const PREFILL_DEQUANTIZE_MIN_TOKENS: usize = 8;
 /// matrix at a time and multiplied in f32: candle's quantized matmul re-reads
 /// every weight block once per row, while a float matmul reads them once for
 /// all rows (prefill ~1.6x faster). One token at a time keeps the quantized kernel.
+/// f16 weights go through this crate's kernel (see `f16_kernel`).
 fn linear(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     match w {
+        QMatMul::TensorF16(w) => Ok(super::f16_kernel::matmul(x, w)?),
         QMatMul::QTensor(q) if x.dims().iter().rev().nth(1).is_some_and(|&rows| rows >= PREFILL_DEQUANTIZE_MIN_TOKENS) => {
             let weights = q.dequantize(&Device::Cpu)?;
             Ok(x.broadcast_matmul(&weights.t()?)?)
