@@ -5,12 +5,16 @@
 //                      [--native-json FILE] [--json OUT]
 // --precisions: the `precision` our worker's Load message asks for, one row
 // each; the first is the headline ("ours" in the last line).
+// --checkpoint DIR: also load a Hugging Face checkpoint folder (the official
+// checkpoints' form: bf16 safetensors) into both slots as two distinct repos,
+// at the default precision, and measure both loads, memory and speed.
 //
 // One static server on 127.0.0.1 (this process) serves:
 //   /three-answers/...   the release page (dist/), worker_loader.js with bench/www/probe.js prepended
 //   /bench/...           bench/www/ (the two bench pages and the probe)
 //   /wllama/...          bench/node_modules/@wllama/wllama/esm/ (wllama's esm build and its wasm)
 //   /hub/{repo}/resolve/main/{file}, /model.gguf   the GGUF, held in memory
+//   /hub/test/ckpt-{a,b}/resolve/main/{file}         the --checkpoint folder's files
 // Then one headless Chromium (/usr/bin/chromium via playwright-core) runs, per
 // repetition, wllama then our worker, each from a fresh worker (so each load is
 // a real load and no KV cache survives), and the medians are printed as a
@@ -35,7 +39,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function parseArgs(argv) {
-  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'] };
+  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--reps') a.reps = Number(v());
@@ -46,6 +50,7 @@ function parseArgs(argv) {
     else if (k === '--native-json') a.nativeJson = v();
     else if (k === '--json') a.json = v();
     else if (k === '--base') a.base = v();
+    else if (k === '--checkpoint') a.checkpoint = v();
     else if (k === '--precisions') a.precisions = v().split(',').map((x) => x.trim()).filter(Boolean);
     else throw new Error(`unknown argument ${k}`);
   }
@@ -64,7 +69,9 @@ const median = (xs) => {
 const TYPES = { '.wasm': 'application/wasm', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css',
   '.html': 'text/html; charset=utf-8', '.json': 'application/json', '.map': 'application/json' };
 
-function startServer({ dist, base, model }) {
+const CKPT_REPOS = ['test/ckpt-a', 'test/ckpt-b'];
+
+function startServer({ dist, base, model, checkpoint }) {
   const gguf = fs.readFileSync(model);
   const ggufName = path.basename(model);
   const probe = fs.readFileSync(path.join(HERE, 'www', 'probe.js'));
@@ -79,6 +86,12 @@ function startServer({ dist, base, model }) {
     };
     if (p === '/model.gguf' || (p.startsWith('/hub/') && p.endsWith(`/resolve/main/${ggufName}`))) {
       return send(200, gguf, 'application/octet-stream');
+    }
+    const ckpt = checkpoint && CKPT_REPOS.find((r) => p.startsWith(`/hub/${r}/resolve/main/`));
+    if (ckpt) {
+      const file = path.join(checkpoint, path.basename(p));
+      if (!fs.existsSync(file)) return send(404, Buffer.from('not found'), 'text/plain');
+      return send(200, fs.readFileSync(file), 'application/octet-stream');
     }
     for (const [prefix, dir] of mounts) {
       if (!p.startsWith(prefix)) continue;
@@ -158,6 +171,25 @@ async function runOurs(page, origin, base, ggufName, tokens, precision) {
   };
 }
 
+async function runCheckpoints(page, origin, base, tokens) {
+  const workerP = page.waitForEvent('worker', { timeout: 120000 });
+  const start = await page.evaluate((u) => window.benchStart(u), `${origin}${base}worker_loader.js`);
+  const worker = await workerP;
+  const load = await page.evaluate(([hub, a, b]) => window.benchLoadBoth(hub, a, b, 'auto'), [`${origin}/hub`, ...CKPT_REPOS]);
+  const mem_after_load = await wasmBytes(worker);
+  const g = await page.evaluate(([q, n]) => window.benchGenerate(q, n), [QUESTION, tokens]);
+  await page.evaluate(() => window.benchExit());
+  const t = g.timings || {};
+  return {
+    startup_ms: start.startup_ms, load_ms: load.load_ms, load_foundation_ms: load.prepare_ms.foundation, load_instruct_ms: load.prepare_ms.instruct,
+    weight_bytes: load.weight_bytes, mem_after_load, prompt_ok: g.prompt === PROMPT,
+    prompt_tokens: t.prompt_tokens, generated_tokens: t.generated_tokens,
+    prefill_tok_s: (t.prompt_tokens - t.reused_tokens) / t.prefill_ms * 1000,
+    decode_tok_s: (t.generated_tokens - 1) / t.decode_ms * 1000,
+    ttft_ms: g.first_ms, text: g.text, token_ids: g.token_ids,
+  };
+}
+
 // ---------------------------------------------------------------- report
 const f = (x, d = 1) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(d));
 const mib = (b) => (b ? `${(b / 1048576).toFixed(1)} MiB` : 'n/a');
@@ -175,13 +207,14 @@ async function main() {
   const engines = args.only ? [args.only] : ['wllama', 'ours'];
   const wllamaPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', '@wllama', 'wllama', 'package.json'), 'utf8'));
   const pwPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
-  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model });
+  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint });
   log(`serving on ${origin} (dist ${args.dist} at ${base}, model ${args.model})`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
   const chromiumVersion = browser.version();
   const ourKeys = args.precisions.map((p) => `ours:${p}`);
-  const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? ourKeys : ['wllama', ...ourKeys];
-  const results = Object.fromEntries(['wllama', ...ourKeys].map((k) => [k, []]));
+  const ckptKeys = args.checkpoint && args.only !== 'wllama' ? ['ckpt'] : [];
+  const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : ['wllama', ...ourKeys, ...ckptKeys];
+  const results = Object.fromEntries(['wllama', ...ourKeys, 'ckpt'].map((k) => [k, []]));
   let libllama = null;
   try {
     const pages = {};
@@ -194,8 +227,14 @@ async function main() {
     for (let rep = 1; rep <= args.reps; rep++) {
       for (const e of jobs) {
         const r = e === 'wllama' ? await runWllama(pages.wllama, origin, args.tokens)
+          : e === 'ckpt' ? await runCheckpoints(pages.ours, origin, base, args.tokens)
           : await runOurs(pages.ours, origin, base, ggufName, args.tokens, e.slice('ours:'.length));
         results[e].push(r);
+        if (e === 'ckpt') {
+          log(`rep ${rep} ckpt: load both ${f(r.load_ms, 0)} ms (foundation ${f(r.load_foundation_ms, 0)}, instruct ${f(r.load_instruct_ms, 0)}), ` +
+            `prefill ${f(r.prefill_tok_s)} tok/s, decode ${f(r.decode_tok_s, 2)} tok/s, mem ${mib(r.mem_after_load)} (weights ${mib(r.weight_bytes)})`);
+          continue;
+        }
         log(`rep ${rep} ${e}: load ${f(r.load_ms, 0)} ms, prefill ${f(r.prefill_tok_s)} tok/s (${r.prompt_tokens} tok), ` +
           `decode ${f(r.decode_tok_s, 2)} tok/s (${r.generated_tokens} tok; in-page ${f(r.wall_decode_tok_s, 2)}), mem ${mib(r.mem_after_load)}`);
       }
@@ -243,6 +282,15 @@ async function main() {
     out.push(`| ${name} | ${n.load_ms !== undefined ? f(n.load_ms, 0) : 'n/a'} | ${f(n.prefill_tok_s)} | ${f(n.decode_tok_s, 2)} | | | |`);
   }
   out.push('');
+  if (results.ckpt.length) {
+    const C = summarize(results.ckpt);
+    out.push(`Two distinct checkpoint repos (${path.basename(args.checkpoint)}: config.json, tokenizer files, model.safetensors as stored), one in each slot, precision auto (the default):`, '');
+    out.push('| engine | load both ms (foundation + instruct) | prefill tok/s | decode tok/s | TTFT ms | wasm memory after loading both |');
+    out.push('|---|---:|---:|---:|---:|---:|');
+    out.push(`| three-answers worker, two checkpoints | ${f(C.load_ms, 0)} (${f(C.load_foundation_ms, 0)} + ${f(C.load_instruct_ms, 0)}) | ${f(C.prefill_tok_s)} | ${f(C.decode_tok_s, 2)} | ${f(C.ttft_ms, 0)} | ` +
+      `${mib(C.mem_after_load)} (weights ${mib(C.weight_bytes)}: ${f(C.mem_after_load / C.weight_bytes, 2)}×) |`);
+    out.push('- load both: for each slot, `preparing` (its files in the worker as Blobs) → `loaded` (weights converted, model ready), summed.', '');
+  }
   out.push('- load: ours = `preparing` → `loaded` message (the GGUF bytes already in the worker\'s memory → model ready); worker start = `new Worker` → `ready` (wasm fetch, compile, instantiate). ' +
     'wllama = `loadModel([Blob])` from a Blob already in the page (worker + wasm start, then llama.cpp\'s load; `warmup: false`).');
   out.push('- prefill / decode: each engine\'s own timers. Ours: `Timings` of the `done` message (prefill = prompt tokens / prefill_ms; decode = (generated − 1) / decode_ms, the forward passes after the first token, excluding the yields between tokens). ' +

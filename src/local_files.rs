@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::engine::{CheckpointFiles, EngineError, LanguageModel, ModelFiles, Precision, Result};
+use crate::engine::{CheckpointFiles, EngineError, LanguageModel, ModelFiles, Precision, ReadSeek, Result};
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| EngineError::MissingFile(format!("{} ({e})", path.display())))
@@ -37,26 +37,31 @@ pub fn load(path: &Path, precision: Precision) -> Result<LanguageModel> {
         let tokenizer = read(&path.join("tokenizer.json"))?;
         let tokenizer_config = read_optional(&path.join("tokenizer_config.json"))?;
         let generation_config = read_optional(&path.join("generation_config.json"))?;
-        let shards: Vec<Vec<u8>> = safetensors_files(path)?.iter().map(|p| read(p)).collect::<Result<_>>()?;
+        // Read tensor by tensor from the files (never whole into memory).
+        let mut shards = safetensors_files(path)?
+            .iter()
+            .map(|p| std::fs::File::open(p).map(std::io::BufReader::new).map_err(|e| EngineError::MissingFile(format!("{} ({e})", p.display()))))
+            .collect::<Result<Vec<_>>>()?;
         let files = ModelFiles::Checkpoint(CheckpointFiles {
             config_json: &config,
             tokenizer_json: &tokenizer,
             tokenizer_config_json: tokenizer_config.as_deref(),
             generation_config_json: generation_config.as_deref(),
-            safetensors: shards.iter().map(Vec::as_slice).collect(),
+            safetensors: shards.iter_mut().map(|r| r as &mut dyn ReadSeek).collect(),
         });
-        LanguageModel::load(&files, precision)
+        LanguageModel::load(files, precision)
     } else {
         let bytes = read(path)?;
-        LanguageModel::load(&ModelFiles::Gguf(&bytes), precision)
+        LanguageModel::load(ModelFiles::Gguf(&bytes), precision)
     }
 }
 
 /// Writes a Hugging Face checkpoint folder (config.json, model.safetensors in
-/// float32, tokenizer.json, tokenizer_config.json) made from a llama GGUF file:
-/// the tests' float32 reference model, and a way to build a mirror folder.
+/// `dtype`, tokenizer.json, tokenizer_config.json) made from a llama GGUF file:
+/// the tests' float32 reference model, the benchmark's bf16 checkpoints (the
+/// official ones' form), and a way to build a mirror folder.
 /// q/k rows are put back in Hugging Face's rotate-half order.
-pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path) -> Result<()> {
+pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path, dtype: candle_core::DType) -> Result<()> {
     use crate::engine::model::{config_from_gguf, hf_name, permute_for_rope_halves, read_gguf};
     use crate::engine::tokenizer::TextTokenizer;
     let io = |e: std::io::Error| EngineError::MissingFile(format!("{} ({e})", dir.display()));
@@ -74,7 +79,7 @@ pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path) -> Result<()> {
         } else {
             t
         };
-        tensors.insert(hf, t);
+        tensors.insert(hf, t.to_dtype(dtype)?);
     }
     let tied = !ct.tensor_infos.contains_key("output.weight");
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors"))?;

@@ -59,10 +59,13 @@ mod cli {
         repetition_penalty: f32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Write a float32 Hugging Face checkpoint folder made from the --instruct
-        /// GGUF file into this folder, then exit (for tests and mirror folders).
+        /// Write a Hugging Face checkpoint folder made from the --instruct
+        /// GGUF file into this folder, then exit (for tests, benchmarks and mirror folders).
         #[arg(long)]
         export_checkpoint: Option<PathBuf>,
+        /// The float type of an exported checkpoint: f32, f16 or bf16 (the official checkpoints' type).
+        #[arg(long, default_value = "f32")]
+        export_dtype: String,
         /// Benchmark instead: prefill the templated question, then decode this
         /// many tokens greedily ignoring end-of-text; 3 runs, medians, one JSON line.
         #[arg(long)]
@@ -111,7 +114,13 @@ mod cli {
         if let Some(dir) = &a.export_checkpoint {
             let gguf = std::fs::read(&a.instruct)
                 .map_err(|e| three_answers::engine::EngineError::MissingFile(format!("{} ({e})", a.instruct.display())))?;
-            local_files::write_checkpoint_from_gguf(&gguf, dir)?;
+            let dtype = match a.export_dtype.as_str() {
+                "f32" => candle_core::DType::F32,
+                "f16" => candle_core::DType::F16,
+                "bf16" => candle_core::DType::BF16,
+                other => return Err(three_answers::engine::EngineError::Settings(format!("unknown --export-dtype {other}: use f32, f16 or bf16"))),
+            };
+            local_files::write_checkpoint_from_gguf(&gguf, dir, dtype)?;
             println!("wrote {}", dir.display());
             return Ok(());
         }

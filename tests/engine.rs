@@ -38,7 +38,7 @@ fn gguf_bytes() -> &'static [u8] {
 }
 
 fn load_gguf(precision: Precision) -> LanguageModel {
-    LanguageModel::load(&ModelFiles::Gguf(gguf_bytes()), precision).unwrap()
+    LanguageModel::load(ModelFiles::Gguf(gguf_bytes()), precision).unwrap()
 }
 
 /// A float32 Hugging Face checkpoint folder written from the GGUF, once per test run.
@@ -49,7 +49,7 @@ fn checkpoint_dir() -> &'static Path {
         if !dir.join("model.safetensors").exists() {
             let tmp = dir.with_extension("partial");
             let _ = std::fs::remove_dir_all(&tmp);
-            local_files::write_checkpoint_from_gguf(gguf_bytes(), &tmp).unwrap();
+            local_files::write_checkpoint_from_gguf(gguf_bytes(), &tmp, candle_core::DType::F32).unwrap();
             std::fs::rename(&tmp, &dir).unwrap();
         }
         dir
@@ -377,9 +377,15 @@ fn sharded_bf16_checkpoint_loads_like_the_single_file() {
     std::fs::write(dir.join("model.safetensors.index.json"), serde_json::json!({ "weight_map": weight_map }).to_string()).unwrap();
 
     let mut bf16 = local_files::load(&dir, Precision::F32).unwrap();
-    // Auto holds bf16 as f16 (the f16 kernel): half the bytes of f32.
-    let auto_bytes = local_files::load(&dir, Precision::Auto).unwrap().weight_bytes();
-    assert!((auto_bytes as f64 / bf16.weight_bytes() as f64 - 0.5).abs() < 0.01, "auto {auto_bytes} vs f32 {}", bf16.weight_bytes());
+    // Auto keeps bf16 as bf16 (widened exactly in the half kernel): half the
+    // bytes of f32, and the same greedy ids as the same weights widened at load.
+    let mut auto = local_files::load(&dir, Precision::Auto).unwrap();
+    assert!((auto.weight_bytes() as f64 / bf16.weight_bytes() as f64 - 0.5).abs() < 0.01, "auto {} vs f32 {}", auto.weight_bytes(), bf16.weight_bytes());
+    for case in ["<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", "What is the capital of France?"] {
+        let s = SamplingSettings { ignore_eos: true, ..SamplingSettings::greedy(24) };
+        let (a, b) = (auto.generate(case, s.clone()).unwrap(), bf16.generate(case, s).unwrap());
+        assert_eq!(a.generated_ids(), b.generated_ids(), "{case:?}");
+    }
     let mut f32_ = local_files::load(src, Precision::F32).unwrap();
     let s = SamplingSettings { show_candidates: 5, ..SamplingSettings::greedy(1) };
     let prompt = "<|im_start|>user\nWhat is the capital of Germany?<|im_end|>\n<|im_start|>assistant\n";
@@ -411,14 +417,14 @@ fn bad_model_files_say_what_is_wrong() {
     use candle_core::quantized::gguf_file::Value;
     let err = |r: Result<LanguageModel, EngineError>| r.err().expect("should fail");
 
-    let e = err(LanguageModel::load(&ModelFiles::Gguf(b"<html>404 Not Found</html>"), Precision::Stored));
+    let e = err(LanguageModel::load(ModelFiles::Gguf(b"<html>404 Not Found</html>"), Precision::Stored));
     assert!(matches!(e, EngineError::NotGguf { .. }), "{e}");
 
-    let e = err(LanguageModel::load(&ModelFiles::Gguf(&gguf_bytes()[..gguf_bytes().len() / 2]), Precision::Stored));
+    let e = err(LanguageModel::load(ModelFiles::Gguf(&gguf_bytes()[..gguf_bytes().len() / 2]), Precision::Stored));
     assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("truncated"), "{e}");
 
-    let e = err(LanguageModel::load(&ModelFiles::Gguf(&gguf_bytes()[..5000]), Precision::Stored));
+    let e = err(LanguageModel::load(ModelFiles::Gguf(&gguf_bytes()[..5000]), Precision::Stored));
     assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
 
     let gpt2 = small_gguf(&[("general.architecture", Value::String("gpt2".into()))]);
@@ -437,7 +443,7 @@ fn bad_model_files_say_what_is_wrong() {
     let e = three_answers::engine::model::Model::from_gguf(&tiny_llama, Precision::Stored).err().unwrap();
     assert!(e.to_string().contains("token_embd.weight") && e.to_string().contains("missing"), "{e}");
 
-    let e = err(LanguageModel::load(&ModelFiles::Gguf(&tiny_llama), Precision::Stored));
+    let e = err(LanguageModel::load(ModelFiles::Gguf(&tiny_llama), Precision::Stored));
     assert!(matches!(e, EngineError::Tokenizer(_)), "{e}");
 
     // A tensor of a ggml type id candle does not know (e.g. a newer quantization).
@@ -455,7 +461,7 @@ fn bad_model_files_say_what_is_wrong() {
     let type_at = name_at + 17 + 4 + 2 * 8;
     assert_eq!(&bytes[type_at..type_at + 4], &0u32.to_le_bytes(), "F32 is ggml type 0");
     bytes[type_at..type_at + 4].copy_from_slice(&99u32.to_le_bytes());
-    let e = err(LanguageModel::load(&ModelFiles::Gguf(&bytes), Precision::Stored));
+    let e = err(LanguageModel::load(ModelFiles::Gguf(&bytes), Precision::Stored));
     assert!(matches!(e, EngineError::UnsupportedQuantization { .. }), "{e}");
 }
 
@@ -466,14 +472,15 @@ fn bad_checkpoint_files_say_what_is_wrong() {
     let (config, tokenizer, tokenizer_config) = (read("config.json"), read("tokenizer.json"), read("tokenizer_config.json"));
     let weights = read("model.safetensors");
     let load = |config: &[u8], tokenizer: &[u8], tokenizer_config: &[u8], weights: &[&[u8]]| {
+        let mut cursors: Vec<_> = weights.iter().map(|w| std::io::Cursor::new(*w)).collect();
         let files = three_answers::engine::CheckpointFiles {
             config_json: config,
             tokenizer_json: tokenizer,
             tokenizer_config_json: Some(tokenizer_config),
             generation_config_json: None,
-            safetensors: weights.to_vec(),
+            safetensors: cursors.iter_mut().map(|c| c as &mut dyn three_answers::engine::ReadSeek).collect(),
         };
-        LanguageModel::load(&ModelFiles::Checkpoint(files), Precision::Stored).err().expect("should fail")
+        LanguageModel::load(ModelFiles::Checkpoint(files), Precision::Stored).err().expect("should fail")
     };
     let e = load(b"{not json", &tokenizer, &tokenizer_config, &[&weights]);
     assert!(matches!(e, EngineError::BadConfig { ref file, .. } if file == "config.json"), "{e}");
@@ -495,7 +502,10 @@ fn bad_checkpoint_files_say_what_is_wrong() {
     assert!(matches!(e, EngineError::MissingFile(_)), "{e}");
 
     let e = load(&config, &tokenizer, &tokenizer_config, &[&weights[..weights.len() / 3]]);
-    assert!(matches!(e, EngineError::Corrupt { .. }), "{e}");
+    assert!(matches!(e, EngineError::Corrupt { .. }) && e.to_string().contains("cut short"), "{e}");
+
+    let e = load(&config, &tokenizer, &tokenizer_config, &[b"<html>404 Not Found</html>"]);
+    assert!(matches!(e, EngineError::Corrupt { .. }) && e.to_string().contains("not a safetensors file"), "{e}");
 
     let e = load(&config, &tokenizer, br#"{"chat_template": "{% for m in messages %}{{ m.content "}"#, &[&weights]);
     assert!(matches!(e, EngineError::Template(_)), "{e}");

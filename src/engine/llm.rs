@@ -24,8 +24,9 @@ pub struct CheckpointFiles<'a> {
     pub tokenizer_json: &'a [u8],
     pub tokenizer_config_json: Option<&'a [u8]>,
     pub generation_config_json: Option<&'a [u8]>,
-    /// `model.safetensors`, or every shard the index names.
-    pub safetensors: Vec<&'a [u8]>,
+    /// `model.safetensors`, or every shard the index names: read tensor by
+    /// tensor (bytes in memory through a `Cursor`, a file, or a browser Blob).
+    pub safetensors: Vec<&'a mut dyn ReadSeek>,
 }
 
 /// End-of-turn markers of common chat templates: when the template writes one,
@@ -44,9 +45,9 @@ pub struct LanguageModel {
 }
 
 impl LanguageModel {
-    pub fn load(files: &ModelFiles<'_>, precision: Precision) -> Result<Self> {
+    pub fn load(files: ModelFiles<'_>, precision: Precision) -> Result<Self> {
         match files {
-            ModelFiles::Gguf(bytes) => Self::load_gguf(&mut std::io::Cursor::new(*bytes), precision),
+            ModelFiles::Gguf(bytes) => Self::load_gguf(&mut std::io::Cursor::new(bytes), precision),
             ModelFiles::Checkpoint(f) => {
                 let tokenizer = TextTokenizer::from_json(f.tokenizer_json)?;
                 let template = match f.tokenizer_config_json {
@@ -63,7 +64,7 @@ impl LanguageModel {
                 if f.safetensors.is_empty() {
                     return Err(EngineError::MissingFile("model.safetensors".into()));
                 }
-                let model = Model::from_safetensors(f.config_json, &f.safetensors, precision)?;
+                let model = Model::from_safetensors(f.config_json, f.safetensors, precision)?;
                 Ok(Self::assemble(model, tokenizer, template, eos_ids, precision))
             }
         }

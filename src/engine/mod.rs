@@ -3,7 +3,7 @@
 //! hand it bytes. Modules in the order data flows:
 //!
 //! - [`model`]: bytes (GGUF or safetensors) -> weights; the llama forward pass
-//!   ([`f16_kernel`]: its f16-weights matmul).
+//!   ([`half_kernel`]: its f16-weights matmul).
 //! - [`tokenizer`]: text <-> ids (tokenizer.json, or rebuilt from GGUF metadata).
 //! - [`template`]: messages -> prompt string with the checkpoint's chat template.
 //! - [`generate`]: logits -> next token (sampling, stop rules, timings).
@@ -12,7 +12,7 @@
 //! - [`error`]: the one error type.
 
 pub mod error;
-pub mod f16_kernel;
+pub mod half_kernel;
 pub mod generate;
 pub mod llm;
 pub mod model;
@@ -23,6 +23,6 @@ pub mod tokenizer;
 pub use error::{EngineError, Result};
 pub use generate::{Candidate, Generation, SamplingSettings, Step, StopReason, Timings};
 pub use llm::{CheckpointFiles, LanguageModel, ModelFiles};
-pub use model::{Config, Precision};
+pub use model::{Config, Precision, ReadSeek};
 pub use modes::{Conversation, Mode};
 pub use template::{ChatTemplate, Message};

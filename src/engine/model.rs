@@ -28,10 +28,10 @@ use super::error::{EngineError, Result};
 pub enum Precision {
     /// The fastest form that computes what the file means: as stored, except
     /// quantized blocks that have no SIMD kernel in candle (Q4_1, Q5_0, Q5_1,
-    /// Q3_K, Q5_K), which are re-quantized to the finer Q8_0 (which has one),
-    /// and bf16 weights, held as f16 (the official checkpoints: f16 gives
-    /// transformers' ids on the reference cases, at half the memory of f32,
-    /// with this crate's f16 kernel, `f16_kernel`).
+    /// Q3_K, Q5_K), which are re-quantized to the finer Q8_0 (which has one).
+    /// f16 and bf16 weights (the official checkpoints are bf16) stay 16-bit
+    /// and are widened exactly in this crate's kernel (`half_kernel`): the
+    /// arithmetic of f32 weights at half their memory.
     #[default]
     Auto,
     /// As the file stores them (quantized GGUF blocks stay quantized).
@@ -147,15 +147,70 @@ enum WeightSource<'a> {
     /// A GGUF file: each tensor is read when it is converted, so the file's
     /// form of one tensor is dropped before the next is read (lower peak memory).
     Gguf { content: &'a gguf_file::Content, reader: &'a mut dyn ReadSeek },
-    /// Safetensors files: likewise, one tensor at a time from the file bytes.
+    /// Safetensors files: likewise, one tensor at a time from each file.
     Safetensors {
-        /// (file name for messages, parsed file)
-        shards: Vec<(String, safetensors::SafeTensors<'a>)>,
+        shards: Vec<SafetensorsShard<'a>>,
         /// GGUF name -> (shard index, Hugging Face name)
         names: HashMap<String, (usize, String)>,
         /// (n_heads, n_kv_heads, head_dim) for the q/k row permutation
         heads: (usize, usize, usize),
     },
+}
+
+/// One safetensors file being read: its header, parsed by the `safetensors`
+/// crate, and a reader positioned by tensor (the file is never read whole,
+/// so in the browser it can stay a Blob outside wasm memory).
+struct SafetensorsShard<'a> {
+    /// The file's name, for messages.
+    file: String,
+    metadata: safetensors::tensor::Metadata,
+    /// Where the tensor data starts: after the 8-byte length and the JSON header.
+    data_start: u64,
+    reader: &'a mut dyn ReadSeek,
+}
+
+impl<'a> SafetensorsShard<'a> {
+    fn open(file: String, reader: &'a mut dyn ReadSeek) -> Result<Self> {
+        let corrupt = |detail: String| EngineError::Corrupt { file: file.clone(), detail };
+        let mut len = [0u8; 8];
+        reader.seek(std::io::SeekFrom::Start(0)).and_then(|_| reader.read_exact(&mut len)).map_err(|e| corrupt(format!("no safetensors header: {e}")))?;
+        let header_len = u64::from_le_bytes(len);
+        // The format caps headers at 100 MB; a bigger number means this is not a safetensors file.
+        if header_len > 100_000_000 {
+            return Err(corrupt(format!("not a safetensors file (header length {header_len})")));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        reader.read_exact(&mut header).map_err(|e| corrupt(format!("the header is cut short: {e}")))?;
+        let metadata: safetensors::tensor::Metadata =
+            serde_json::from_slice(&header).map_err(|e| corrupt(format!("bad header: {e}")))?;
+        let data_start = 8 + header_len;
+        let size = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| corrupt(e.to_string()))?;
+        if size < data_start + metadata.data_len() as u64 {
+            return Err(corrupt(format!(
+                "the file is cut short: {size} bytes, the header describes {}",
+                data_start + metadata.data_len() as u64
+            )));
+        }
+        Ok(Self { file, metadata, data_start, reader })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.metadata.offset_keys()
+    }
+
+    /// Reads one tensor as candle loads it (f32, f16 or bf16 as stored).
+    fn tensor(&mut self, name: &str) -> Result<Tensor> {
+        let corrupt = |detail: String| EngineError::Corrupt { file: self.file.clone(), detail: format!("tensor {name}: {detail}") };
+        let info = self.metadata.info(name).ok_or_else(|| corrupt("missing".into()))?.clone();
+        let (start, end) = info.data_offsets;
+        let mut bytes = vec![0u8; end - start];
+        self.reader
+            .seek(std::io::SeekFrom::Start(self.data_start + start as u64))
+            .and_then(|_| self.reader.read_exact(&mut bytes))
+            .map_err(|e| corrupt(e.to_string()))?;
+        let view = safetensors::tensor::TensorView::new(info.dtype, info.shape, &bytes).map_err(|e| corrupt(e.to_string()))?;
+        candle_core::safetensors::Load::load(&view, &Device::Cpu).map_err(|e| corrupt(e.to_string()))
+    }
 }
 
 impl WeightSource<'_> {
@@ -166,84 +221,102 @@ impl WeightSource<'_> {
         }
     }
 
-    fn take(&mut self, name: &str, shape: &[usize]) -> Result<QTensor> {
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Stored> {
         let missing = |file: &str| EngineError::BadTensor { name: name.into(), detail: format!("missing from {file}") };
         let t = match self {
             Self::Gguf { content, reader } => {
                 if !content.tensor_infos.contains_key(name) {
                     return Err(missing("the GGUF file"));
                 }
-                content.tensor(reader, name, &Device::Cpu).map_err(|e| EngineError::Corrupt {
+                let q = content.tensor(reader, name, &Device::Cpu).map_err(|e| EngineError::Corrupt {
                     file: "the GGUF file".into(),
                     detail: format!("tensor {name}: {e}"),
-                })?
+                })?;
+                match q.dtype() {
+                    GgmlDType::F32 => Stored::Float(q.dequantize(&Device::Cpu)?),
+                    GgmlDType::F16 => Stored::Float(q.dequantize_f16(&Device::Cpu)?),
+                    GgmlDType::BF16 => Stored::Float(q.dequantize(&Device::Cpu)?.to_dtype(DType::BF16)?),
+                    _ => Stored::Quantized(q),
+                }
             }
             Self::Safetensors { shards, names, heads: (nh, nkv, hd) } => {
                 let (i, hf_name) = names.get(name).ok_or_else(|| missing("model.safetensors"))?;
-                let (file, st) = &shards[*i];
-                let corrupt = |e: &dyn std::fmt::Display| EngineError::Corrupt { file: file.clone(), detail: format!("tensor {hf_name}: {e}") };
-                let view = st.tensor(hf_name).map_err(|e| corrupt(&e))?;
-                let t = candle_core::safetensors::Load::load(&view, &Device::Cpu).map_err(|e| corrupt(&e))?;
-                let ggml_dtype = match t.dtype() {
-                    DType::F32 => GgmlDType::F32,
-                    DType::F16 => GgmlDType::F16,
-                    DType::BF16 => GgmlDType::BF16,
-                    other => {
-                        return Err(EngineError::BadTensor {
-                            name: hf_name.clone(),
-                            detail: format!("has dtype {other:?}; expected f32, f16 or bf16"),
-                        })
-                    }
-                };
+                let t = shards[*i].tensor(hf_name)?;
+                if !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16) {
+                    return Err(EngineError::BadTensor {
+                        name: hf_name.clone(),
+                        detail: format!("has dtype {:?}; expected f32, f16 or bf16", t.dtype()),
+                    });
+                }
                 // Permute q/k rows into the interleaved RoPE layout (see the module doc).
-                let t = if name.ends_with("attn_q.weight") {
-                    permute_for_rope_i(&t, *nh, *hd)?
+                Stored::Float(if name.ends_with("attn_q.weight") {
+                    permute_for_rope_i(&t, *nh, *hd)?.contiguous()?
                 } else if name.ends_with("attn_k.weight") {
-                    permute_for_rope_i(&t, *nkv, *hd)?
+                    permute_for_rope_i(&t, *nkv, *hd)?.contiguous()?
                 } else {
                     t
-                };
-                QTensor::quantize(&t, ggml_dtype)?
+                })
             }
         };
-        if t.shape().dims() != shape {
+        if t.dims() != shape {
             return Err(EngineError::BadTensor {
                 name: name.into(),
-                detail: format!("has shape {:?}, expected {:?}", t.shape().dims(), shape),
+                detail: format!("has shape {:?}, expected {:?}", t.dims(), shape),
             });
         }
         Ok(t)
     }
 }
 
-/// What `Precision::Auto` does with one stored type.
-fn auto_precision(dtype: GgmlDType) -> Precision {
-    use GgmlDType::*;
-    match dtype {
-        F32 | Q4_0 | Q8_0 | Q2K | Q4K | Q6K | Q8K => Precision::Stored,
-        F16 | BF16 => Precision::F16,
-        Q4_1 | Q5_0 | Q5_1 | Q8_1 | Q3K | Q5K => Precision::Q8_0,
+/// One tensor as the file stores it: ggml blocks, or floats (f32, f16 or bf16).
+enum Stored {
+    Quantized(QTensor),
+    Float(Tensor),
+}
+
+impl Stored {
+    fn dims(&self) -> &[usize] {
+        match self {
+            Self::Quantized(q) => q.shape().dims(),
+            Self::Float(t) => t.dims(),
+        }
+    }
+
+    fn to_f32(&self) -> Result<Tensor> {
+        Ok(match self {
+            Self::Quantized(q) => q.dequantize(&Device::Cpu)?,
+            Self::Float(t) => t.to_dtype(DType::F32)?,
+        })
     }
 }
 
-fn to_matmul(q: QTensor, precision: Precision, bytes: &mut usize) -> Result<QMatMul> {
+/// What `Precision::Auto` does with one stored quantized type.
+fn auto_precision(dtype: GgmlDType) -> Precision {
+    use GgmlDType::*;
+    match dtype {
+        Q4_1 | Q5_0 | Q5_1 | Q8_1 | Q3K | Q5K => Precision::Q8_0,
+        _ => Precision::Stored,
+    }
+}
+
+/// A weight matrix as it will be multiplied. Float weights: `QMatMul::Tensor`
+/// holds f32 or bf16 and `QMatMul::TensorF16` f16 (candle has no bf16
+/// variant); `linear` sends the 16-bit ones to this crate's `half_kernel`.
+fn to_matmul(w: Stored, precision: Precision, bytes: &mut usize) -> Result<QMatMul> {
     let dev = Device::Cpu;
-    let precision = match precision {
-        Precision::Auto => auto_precision(q.dtype()),
-        p => p,
-    };
-    let m = match (precision, q.dtype()) {
-        (Precision::Stored, GgmlDType::F16 | GgmlDType::BF16) | (Precision::F16, _) => {
-            QMatMul::TensorF16(q.dequantize_f16(&dev)?)
-        }
-        (Precision::Stored, GgmlDType::F32) | (Precision::F32, _) => {
-            QMatMul::Tensor(q.dequantize(&dev)?)
-        }
-        (Precision::Stored | Precision::Auto, _) => QMatMul::QTensor(Arc::new(q)),
-        (Precision::Q8_0, GgmlDType::Q8_0) => QMatMul::QTensor(Arc::new(q)),
-        (Precision::Q8_0, _) => {
+    let m = match (w, precision) {
+        // Floats as stored (auto too: f32 runs candle's kernel, f16 and bf16 the half kernel).
+        (Stored::Float(t), Precision::Auto | Precision::Stored) if t.dtype() == DType::F16 => QMatMul::TensorF16(t),
+        (Stored::Float(t), Precision::Auto | Precision::Stored) => QMatMul::Tensor(t),
+        (w, Precision::F32) => QMatMul::Tensor(w.to_f32()?),
+        (Stored::Quantized(q), Precision::F16) => QMatMul::TensorF16(q.dequantize_f16(&dev)?),
+        (Stored::Float(t), Precision::F16) => QMatMul::TensorF16(t.to_dtype(DType::F16)?),
+        (Stored::Quantized(q), Precision::Q8_0) if q.dtype() == GgmlDType::Q8_0 => QMatMul::QTensor(Arc::new(q)),
+        (w, Precision::Q8_0) => QMatMul::QTensor(Arc::new(QTensor::quantize(&w.to_f32()?, GgmlDType::Q8_0)?)),
+        (Stored::Quantized(q), Precision::Auto) if auto_precision(q.dtype()) == Precision::Q8_0 => {
             QMatMul::QTensor(Arc::new(QTensor::quantize(&q.dequantize(&dev)?, GgmlDType::Q8_0)?))
         }
+        (Stored::Quantized(q), Precision::Auto | Precision::Stored) => QMatMul::QTensor(Arc::new(q)),
     };
     *bytes += match &m {
         QMatMul::QTensor(t) => t.storage_size_in_bytes(),
@@ -252,8 +325,8 @@ fn to_matmul(q: QTensor, precision: Precision, bytes: &mut usize) -> Result<QMat
     Ok(m)
 }
 
-fn to_norm(q: QTensor, eps: f64, bytes: &mut usize) -> Result<RmsNorm> {
-    let w = q.dequantize(&Device::Cpu)?;
+fn to_norm(w: Stored, eps: f64, bytes: &mut usize) -> Result<RmsNorm> {
+    let w = w.to_f32()?;
     *bytes += w.elem_count() * 4;
     Ok(RmsNorm::new(w, eps))
 }
@@ -273,24 +346,25 @@ impl Model {
     }
 
     /// Loads a Hugging Face llama checkpoint: `config.json` and the safetensors
-    /// file(s) (one file, or every shard named in `model.safetensors.index.json`).
-    pub fn from_safetensors(config_json: &[u8], shards: &[&[u8]], precision: Precision) -> Result<Self> {
+    /// file(s) (one file, or every shard named in `model.safetensors.index.json`),
+    /// each read tensor by tensor.
+    pub fn from_safetensors(config_json: &[u8], shards: Vec<&mut dyn ReadSeek>, precision: Precision) -> Result<Self> {
         let config = config_from_json(config_json)?;
-        let mut parsed = Vec::with_capacity(shards.len());
+        let count = shards.len();
+        let mut opened = Vec::with_capacity(count);
         let mut names = HashMap::new();
-        for (i, shard) in shards.iter().enumerate() {
-            let file = if shards.len() == 1 { "model.safetensors".to_string() } else { format!("safetensors shard {}", i + 1) };
-            let st = safetensors::SafeTensors::deserialize(shard)
-                .map_err(|e| EngineError::Corrupt { file: file.clone(), detail: e.to_string() })?;
-            for hf_name in st.names() {
-                if let Some(name) = gguf_name(hf_name) {
-                    names.insert(name, (i, hf_name.to_string()));
+        for (i, reader) in shards.into_iter().enumerate() {
+            let file = if count == 1 { "model.safetensors".to_string() } else { format!("safetensors shard {}", i + 1) };
+            let shard = SafetensorsShard::open(file, reader)?;
+            for hf_name in shard.names() {
+                if let Some(name) = gguf_name(&hf_name) {
+                    names.insert(name, (i, hf_name));
                 }
             }
-            parsed.push((file, st));
+            opened.push(shard);
         }
         let heads = (config.n_heads, config.n_kv_heads, config.head_dim());
-        Self::from_weights(config, WeightSource::Safetensors { shards: parsed, names, heads }, precision)
+        Self::from_weights(config, WeightSource::Safetensors { shards: opened, names, heads }, precision)
     }
 
     fn from_weights(config: Config, mut w: WeightSource, precision: Precision) -> Result<Self> {
@@ -431,10 +505,10 @@ const PREFILL_DEQUANTIZE_MIN_TOKENS: usize = 8;
 /// matrix at a time and multiplied in f32: candle's quantized matmul re-reads
 /// every weight block once per row, while a float matmul reads them once for
 /// all rows (prefill ~1.6x faster). One token at a time keeps the quantized kernel.
-/// f16 weights go through this crate's kernel (see `f16_kernel`).
+/// f16 and bf16 weights go through this crate's kernel (see `half_kernel`).
 fn linear(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     match w {
-        QMatMul::TensorF16(w) => Ok(super::f16_kernel::matmul(x, w)?),
+        QMatMul::Tensor(w) | QMatMul::TensorF16(w) if super::half_kernel::handles(w.dtype()) => Ok(super::half_kernel::matmul(x, w)?),
         QMatMul::QTensor(q) if x.dims().iter().rev().nth(1).is_some_and(|&rows| rows >= PREFILL_DEQUANTIZE_MIN_TOKENS) => {
             let weights = q.dequantize(&Device::Cpu)?;
             Ok(x.broadcast_matmul(&weights.t()?)?)

@@ -432,8 +432,8 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         }
     };
     let listing = fetch::Listing::default();
-    // `blob`: a GGUF, which the engine reads through a `Read + Seek` (the file
-    // stays outside wasm memory); checkpoint files come as bytes.
+    // `blob`: weights (a GGUF, safetensors), which the engine reads through a
+    // `Read + Seek` (the file stays outside wasm memory); small files come as bytes.
     let get = |file: String, optional: bool, blob: bool| {
         let repo = repo.clone();
         let listing = &listing;
@@ -477,30 +477,23 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         }
         post(&FromWorker::Preparing { slot });
         yield_now().await;
-        match data {
-            fetch::Data::Blob(blob) => {
-                // 64 KiB: enough to batch the header's many small reads. candle seeks
-                // before every tensor, which empties the buffer, so a large one would
-                // re-read megabytes per small tensor (8 MiB here made loading 5x slower).
-                let mut reader = std::io::BufReader::with_capacity(64 << 10, fetch::BlobReader::new(blob)?);
-                LanguageModel::load_gguf(&mut reader, precision).map_err(|e| format!("{file}: {e}"))?
-            }
-            fetch::Data::Bytes(bytes) => LanguageModel::load(&ModelFiles::Gguf(&bytes), precision).map_err(|e| e.to_string())?,
-        }
+        let mut reader = data.into_reader()?;
+        LanguageModel::load_gguf(&mut reader, precision).map_err(|e| format!("{file}: {e}"))?
     } else {
         let config = get("config.json".into(), false, false).await?.expect("required").into_bytes()?;
         let tokenizer = get("tokenizer.json".into(), false, false).await?.expect("required").into_bytes()?;
         let tokenizer_config = get("tokenizer_config.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?;
         let generation_config = get("generation_config.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?;
-        let shards = match get("model.safetensors".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()? {
-            Some(bytes) => vec![bytes],
+        // Safetensors files stay Blobs (outside wasm memory), read tensor by tensor.
+        let shards = match get("model.safetensors".into(), true, true).await? {
+            Some(data) => vec![data],
             None => {
                 let index = get("model.safetensors.index.json".into(), true, false).await?.map(fetch::Data::into_bytes).transpose()?.ok_or_else(|| {
                     format!("{spec} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?")
                 })?;
                 let mut shards = vec![];
                 for name in shards_from_index(&index).map_err(|e| e.to_string())? {
-                    shards.push(get(name, false, false).await?.expect("required").into_bytes()?);
+                    shards.push(get(name, false, true).await?.expect("required"));
                 }
                 shards
             }
@@ -510,14 +503,15 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         }
         post(&FromWorker::Preparing { slot });
         yield_now().await;
+        let mut readers = shards.into_iter().map(fetch::Data::into_reader).collect::<Result<Vec<_>, String>>()?;
         let files = CheckpointFiles {
             config_json: &config,
             tokenizer_json: &tokenizer,
             tokenizer_config_json: tokenizer_config.as_deref(),
             generation_config_json: generation_config.as_deref(),
-            safetensors: shards.iter().map(|s| s.as_slice()).collect(),
+            safetensors: readers.iter_mut().map(|r| r as &mut dyn crate::engine::ReadSeek).collect(),
         };
-        LanguageModel::load(&ModelFiles::Checkpoint(files), precision).map_err(|e| e.to_string())?
+        LanguageModel::load(ModelFiles::Checkpoint(files), precision).map_err(|e| e.to_string())?
     };
     if !current() {
         return Ok(None);
