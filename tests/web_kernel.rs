@@ -10,6 +10,13 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen_test]
+fn the_browser_build_has_wasm_simd() {
+    // Otherwise the checks below would test the portable fallback, and the
+    // engine would run its slow paths (.cargo/config.toml sets +simd128).
+    assert!(cfg!(target_feature = "simd128"));
+}
+
+#[wasm_bindgen_test]
 fn half_kernel_simd_widens_every_finite_16_bit_float_exactly() {
     for (kind, reference) in [
         (Half::F16, (|b| half::f16::from_bits(b).to_f32()) as fn(u16) -> f32),

@@ -198,19 +198,42 @@ impl<'a> SafetensorsShard<'a> {
         self.metadata.offset_keys()
     }
 
-    /// Reads one tensor as candle loads it (f32, f16 or bf16 as stored).
+    /// Reads one tensor (f32, f16 or bf16 as stored), straight into the
+    /// tensor's own buffer: loading is mostly copying, so one copy fewer than
+    /// reading the bytes and then converting them counts.
     fn tensor(&mut self, name: &str) -> Result<Tensor> {
         let corrupt = |detail: String| EngineError::Corrupt { file: self.file.clone(), detail: format!("tensor {name}: {detail}") };
         let info = self.metadata.info(name).ok_or_else(|| corrupt("missing".into()))?.clone();
         let (start, end) = info.data_offsets;
-        let mut bytes = vec![0u8; end - start];
-        self.reader
-            .seek(std::io::SeekFrom::Start(self.data_start + start as u64))
-            .and_then(|_| self.reader.read_exact(&mut bytes))
-            .map_err(|e| corrupt(e.to_string()))?;
-        let view = safetensors::tensor::TensorView::new(info.dtype, info.shape, &bytes).map_err(|e| corrupt(e.to_string()))?;
-        candle_core::safetensors::Load::load(&view, &Device::Cpu).map_err(|e| corrupt(e.to_string()))
+        self.reader.seek(std::io::SeekFrom::Start(self.data_start + start as u64)).map_err(|e| corrupt(e.to_string()))?;
+        let count: usize = info.shape.iter().product();
+        use safetensors::Dtype;
+        let tensor = match info.dtype {
+            Dtype::F32 => read_into::<f32>(self.reader, count, end - start),
+            Dtype::F16 => read_into::<half::f16>(self.reader, count, end - start),
+            Dtype::BF16 => read_into::<half::bf16>(self.reader, count, end - start),
+            other => return Err(EngineError::BadTensor { name: name.into(), detail: format!("has dtype {other:?}; expected f32, f16 or bf16") }),
+        };
+        let data = tensor.map_err(|e| corrupt(e))?;
+        Ok(data.reshape(info.shape)?)
     }
+}
+
+#[cfg(target_endian = "big")]
+compile_error!("safetensors are little-endian; read_into copies them as they are");
+
+/// Reads `count` little-endian values of `T` (`bytes` in all) into a new 1-d tensor.
+fn read_into<T: candle_core::WithDType + Default>(reader: &mut dyn ReadSeek, count: usize, bytes: usize) -> std::result::Result<Tensor, String> {
+    if count * std::mem::size_of::<T>() != bytes {
+        return Err(format!("{bytes} bytes do not hold {count} values of {} bytes", std::mem::size_of::<T>()));
+    }
+    let mut values = vec![T::default(); count];
+    // SAFETY: f32/f16/bf16 are plain bytes with no invalid bit patterns; the
+    // slice covers exactly the vector's initialised memory. Little-endian
+    // targets only (wasm32, x86, arm), like safetensors itself.
+    let raw = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, bytes) };
+    reader.read_exact(raw).map_err(|e| e.to_string())?;
+    Tensor::from_vec(values, count, &Device::Cpu).map_err(|e| e.to_string())
 }
 
 impl WeightSource<'_> {
