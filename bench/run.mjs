@@ -171,6 +171,15 @@ async function runOurs(page, origin, base, ggufName, tokens, precision) {
   };
 }
 
+// Ten chat turns on the GGUF at the default precision: time to first token per turn.
+async function runChat(page, origin, base, ggufName) {
+  await page.evaluate((u) => window.benchStart(u), `${origin}${base}worker_loader.js`);
+  await page.evaluate(([hub, spec]) => window.benchLoad(hub, spec, 'auto'), [`${origin}/hub`, `test/SmolLM2-135M-Instruct-GGUF/${ggufName}`]);
+  const rows = await page.evaluate(() => window.benchChat(10, 24));
+  await page.evaluate(() => window.benchExit());
+  return rows;
+}
+
 async function runCheckpoints(page, origin, base, tokens) {
   const workerP = page.waitForEvent('worker', { timeout: 120000 });
   const start = await page.evaluate((u) => window.benchStart(u), `${origin}${base}worker_loader.js`);
@@ -216,6 +225,7 @@ async function main() {
   const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : ['wllama', ...ourKeys, ...ckptKeys];
   const results = Object.fromEntries(['wllama', ...ourKeys, 'ckpt'].map((k) => [k, []]));
   let libllama = null;
+  let chatRows = [];
   try {
     const pages = {};
     if (engines.includes('wllama')) {
@@ -238,6 +248,10 @@ async function main() {
         log(`rep ${rep} ${e}: load ${f(r.load_ms, 0)} ms, prefill ${f(r.prefill_tok_s)} tok/s (${r.prompt_tokens} tok), ` +
           `decode ${f(r.decode_tok_s, 2)} tok/s (${r.generated_tokens} tok; in-page ${f(r.wall_decode_tok_s, 2)}), mem ${mib(r.mem_after_load)}`);
       }
+    }
+    if (pages.ours) {
+      chatRows = await runChat(pages.ours, origin, base, ggufName);
+      for (const r of chatRows) log(`chat turn ${r.turn}: ${r.prompt_tokens} prompt tokens (${r.reused_tokens} re-used), prefill ${f(r.prefill_ms, 0)} ms, TTFT ${f(r.ttft_ms, 0)} ms`);
     }
   } finally {
     await browser.close();
@@ -290,6 +304,13 @@ async function main() {
     out.push(`| three-answers worker, two checkpoints | ${f(C.load_ms, 0)} (${f(C.load_foundation_ms, 0)} + ${f(C.load_instruct_ms, 0)}) | ${f(C.prefill_tok_s)} | ${f(C.decode_tok_s, 2)} | ${f(C.ttft_ms, 0)} | ` +
       `${mib(C.mem_after_load)} (weights ${mib(C.weight_bytes)}: ${f(C.mem_after_load / C.weight_bytes, 2)}×) |`);
     out.push('- load both: for each slot, `preparing` (its files in the worker as Blobs) → `loaded` (weights converted, model ready), summed.', '');
+  }
+  if (chatRows.length) {
+    out.push('A 10-turn chat in our worker (GGUF, precision auto; each turn: "Tell me one fact about the number N.", up to 24 greedy tokens; the worker re-uses the KV cache of the shared prefix):', '');
+    out.push('| turn | prompt tokens | re-used | new | prefill ms | TTFT ms (in page) |');
+    out.push('|---:|---:|---:|---:|---:|---:|');
+    for (const r of chatRows) out.push(`| ${r.turn} | ${r.prompt_tokens} | ${r.reused_tokens} | ${r.prompt_tokens - r.reused_tokens} | ${f(r.prefill_ms, 0)} | ${f(r.ttft_ms, 0)} |`);
+    out.push('');
   }
   out.push('- load: ours = `preparing` → `loaded` message (the GGUF bytes already in the worker\'s memory → model ready); worker start = `new Worker` → `ready` (wasm fetch, compile, instantiate). ' +
     'wllama = `loadModel([Blob])` from a Blob already in the page (worker + wasm start, then llama.cpp\'s load; `warmup: false`).');
