@@ -46,6 +46,20 @@ if [[ ! -s "$CKPT/model.safetensors" || "$MODEL" -nt "$CKPT/model.safetensors" ]
   mv "$CKPT.tmp" "$CKPT"
 fi
 
+# A bf16 checkpoint (the official checkpoints' form) and the CLI's answers on it
+# at the default precision (the page's bf16 test compares with them).
+CKPT_BF16="$OUT/checkpoint-bf16"
+if [[ ! -s "$CKPT_BF16/model.safetensors" || "$MODEL" -nt "$CKPT_BF16/model.safetensors" ]]; then
+  echo "test-e2e: writing a bf16 checkpoint into $CKPT_BF16" >&2
+  rm -rf "$CKPT_BF16" "$CKPT_BF16.tmp"
+  "$ROOT/target/release/three-answers" --instruct "$MODEL" --export-checkpoint "$CKPT_BF16.tmp" --export-dtype bf16 >&2
+  mv "$CKPT_BF16.tmp" "$CKPT_BF16"
+fi
+if [[ ! -s "$OUT/cli-bf16.json" || "$CKPT_BF16/model.safetensors" -nt "$OUT/cli-bf16.json" || "$CLI" -nt "$OUT/cli-bf16.json" ]]; then
+  "$CLI" --instruct "$CKPT_BF16" --base "$CKPT_BF16" --json >"$OUT/cli-bf16.json.tmp"
+  mv "$OUT/cli-bf16.json.tmp" "$OUT/cli-bf16.json"
+fi
+
 # The same GGUF under two more repo names: the tests cut one's downloads and
 # give the other a wrong sha256 (see /__config in scripts/devserver.py). The
 # checkpoint as a Hub repo, without its optional generation_config.json.
@@ -54,7 +68,10 @@ python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE"
   --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" \
   --file "test/SmolLM2-135M-f32/config.json=$CKPT/config.json" --file "test/SmolLM2-135M-f32/tokenizer.json=$CKPT/tokenizer.json" \
   --file "test/SmolLM2-135M-f32/tokenizer_config.json=$CKPT/tokenizer_config.json" \
-  --file "test/SmolLM2-135M-f32/model.safetensors=$CKPT/model.safetensors" >"$OUT/devserver.log" 2>&1 &
+  --file "test/SmolLM2-135M-f32/model.safetensors=$CKPT/model.safetensors" \
+  --file "test/SmolLM2-135M-bf16/config.json=$CKPT_BF16/config.json" --file "test/SmolLM2-135M-bf16/tokenizer.json=$CKPT_BF16/tokenizer.json" \
+  --file "test/SmolLM2-135M-bf16/tokenizer_config.json=$CKPT_BF16/tokenizer_config.json" \
+  --file "test/SmolLM2-135M-bf16/model.safetensors=$CKPT_BF16/model.safetensors" >"$OUT/devserver.log" 2>&1 &
 SERVER=$!
 # A deployed copy of the page with a mirror folder next to it (?hub=./models).
 SITE="$OUT/site"
@@ -72,7 +89,7 @@ MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 [[ -n "$ORIGIN" && -n "$MIRROR_ORIGIN" ]] || { cat "$OUT"/devserver*.log >&2; exit 1; }
 
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
-export E2E_CLI_STORED_JSON="$OUT/cli-stored.json"
+export E2E_CLI_STORED_JSON="$OUT/cli-stored.json" E2E_CLI_BF16_JSON="$OUT/cli-bf16.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
 export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2

@@ -5,6 +5,8 @@
 //   E2E_HUB        e.g. http://127.0.0.1:PORT/hub
 //   E2E_MODEL_SPEC e.g. test/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf
 //   E2E_CLI_JSON   the native CLI's `--precision f32 --json` output for that file
+//   E2E_CLI_STORED_JSON, E2E_CLI_BF16_JSON  the CLI's answers at `stored` on the GGUF,
+//                  and at the default precision on the bf16 checkpoint test/SmolLM2-135M-bf16
 //   E2E_SCREENSHOTS folder for screenshots (default target/screenshots)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +19,7 @@ const HUB = env('E2E_HUB');
 const SPEC = env('E2E_MODEL_SPEC');
 const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
 const CLI_STORED = process.env.E2E_CLI_STORED_JSON ? JSON.parse(fs.readFileSync(process.env.E2E_CLI_STORED_JSON, 'utf8')) : null;
+const CLI_BF16 = process.env.E2E_CLI_BF16_JSON ? JSON.parse(fs.readFileSync(process.env.E2E_CLI_BF16_JSON, 'utf8')) : null;
 const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
 
 const url = `${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`;
@@ -196,6 +199,16 @@ test('while tokens stream a tab click is handled within 100 ms, and Stop stops',
   console.log(`Stop took effect in ${stopMs} ms after ${stopped.ids.length} tokens`);
 });
 
+/** How many leading ids two answers share; asserts all, or at least the first 8. */
+function assertFollows(name, got, want) {
+  const ref = shownIds(want);
+  let same = 0;
+  while (same < Math.min(got.ids.length, ref.length) && got.ids[same] === ref[same]) same++;
+  const all = same === got.ids.length && same === ref.length;
+  console.log(`${name}: ${all ? `all ${same} ids equal the CLI's` : `first ${same} of ${ref.length} ids equal the CLI's, then they part`}`);
+  assert.ok(all || same >= Math.min(8, ref.length), `${name} parts from the CLI at token ${same}`);
+}
+
 test('precision "as stored" (Q4_1 kernels): Instruct and Chat equal the native CLI', { timeout: 300_000, skip: !CLI_STORED && 'E2E_CLI_STORED_JSON not set' }, async () => {
   await page.locator('#max-new-tokens').fill('30');
   await page.locator('#max-new-tokens').dispatchEvent('change');
@@ -208,15 +221,31 @@ test('precision "as stored" (Q4_1 kernels): Instruct and Chat equal the native C
   await waitPhase('#panel-chat', ['done', 'failed', 'stopped']);
   // Wasm and native quantized kernels sum in different orders, so greedy answers
   // agree up to the first near-tie, then may part. Required: the first 8 ids agree.
-  for (const [name, root, want] of [['instruct', '#panel-instruct', CLI_STORED.instruct], ['chat', '#panel-chat', CLI_STORED.chat[0]]]) {
-    const got = await answerOf(root);
-    const ref = shownIds(want);
-    let same = 0;
-    while (same < Math.min(got.ids.length, ref.length) && got.ids[same] === ref[same]) same++;
-    const all = same === got.ids.length && same === ref.length;
-    console.log(`${name} (stored): ${all ? `all ${same} ids equal the CLI's` : `first ${same} of ${ref.length} ids equal the CLI's, then they part`}`);
-    assert.ok(all || same >= Math.min(8, ref.length), `${name} (stored) parts from the CLI at token ${same}`);
+  assertFollows('instruct (stored)', await answerOf('#panel-instruct'), CLI_STORED.instruct);
+  assertFollows('chat (stored)', await answerOf('#panel-chat'), CLI_STORED.chat[0]);
+});
+
+test('a bf16 checkpoint (the official checkpoints\' form) at the default precision: the three answers follow the native CLI', { timeout: 600_000, skip: !CLI_BF16 && 'E2E_CLI_BF16_JSON not set' }, async () => {
+  // No precision in the address: the default (auto) keeps bf16 as stored and
+  // runs the wasm SIMD 16-bit kernel; the CLI runs its portable twin.
+  const bf16 = 'test/SmolLM2-135M-bf16';
+  await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${bf16}&foundation=${bf16}`);
+  for (const slot of ['instruct', 'foundation']) {
+    await page.waitForFunction((slot) => /^(ready|failed)/.test(document.querySelector(`[data-testid=model-${slot}] [data-testid=model-phase]`)?.textContent ?? ''),
+      slot, { timeout: 240_000, polling: 100 });
+    assert.match(await page.locator(`[data-testid=model-${slot}] [data-testid=model-phase]`).textContent(), /^ready/);
   }
+  // Settings survive the reload (30 new tokens, as the CLI's answers).
+  if (!(await page.locator('#max-new-tokens').isVisible())) await page.locator('details.settings summary').click();
+  await page.locator('#max-new-tokens').fill('30');
+  await page.locator('#max-new-tokens').dispatchEvent('change');
+  await page.locator('.presets button', { hasText: 'What is the capital of France?' }).click();
+  await page.locator('[data-testid=ask]').click();
+  for (const root of ['#panel-foundation', '#panel-instruct', '#panel-chat']) await waitPhase(root, ['done', 'failed', 'stopped']);
+  // Same arithmetic, different summation order (SIMD lanes): exact up to a near-tie.
+  assertFollows('foundation (bf16)', await answerOf('#panel-foundation'), CLI_BF16.foundation);
+  assertFollows('instruct (bf16)', await answerOf('#panel-instruct'), CLI_BF16.instruct);
+  assertFollows('chat (bf16)', await answerOf('#panel-chat'), CLI_BF16.chat[0]);
 });
 
 test('phone width and dark mode render', { timeout: 60_000 }, async () => {
