@@ -42,7 +42,7 @@ CKPT="$OUT/checkpoint"
 if [[ ! -s "$CKPT/model.safetensors" || "$MODEL" -nt "$CKPT/model.safetensors" ]]; then
   echo "test-e2e: writing a float32 checkpoint into $CKPT" >&2
   rm -rf "$CKPT" "$CKPT.tmp"
-  "$ROOT/target/release/three-answers" --instruct "$MODEL" --export-checkpoint "$CKPT.tmp" >&2
+  "$CLI" --instruct "$MODEL" --export-checkpoint "$CKPT.tmp" >&2
   mv "$CKPT.tmp" "$CKPT"
 fi
 
