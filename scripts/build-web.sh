@@ -3,6 +3,7 @@
 #   scripts/build-web.sh [/public-url/]     (default /three-answers/)
 # Uses the wasm toolchain scripts/setup.sh chose ($HOME/.cache/three-answers/toolchain.env);
 # without it, Debian's rustc-web with build-std. Never cleans target/ (keep it warm).
+# Cargo profiles wasm-page / wasm-worker (Cargo.toml), then wasm-opt (index.html).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 PUBLIC_URL="${1:-/three-answers/}"
@@ -16,4 +17,7 @@ else
   export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 fi
 cd "$ROOT"
+# wasm-opt at Trunk.toml's version (binaryen from npm; installed on first use), first on PATH.
+WASM_OPT_BIN="$("$ROOT/scripts/setup-wasm-opt.sh")"
+export PATH="$WASM_OPT_BIN:$PATH"
 "$TRUNK" build --release --public-url "$PUBLIC_URL" ${TRUNK_QUIET:+--quiet}

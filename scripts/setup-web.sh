@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the page's build and browser tests need, on top of scripts/setup.sh:
-# trunk 0.21, wasm-bindgen-cli at Cargo.lock's version, playwright-core in
-# tests/e2e, the system chromium. Idempotent; quiet when everything is there.
+# trunk 0.21, wasm-bindgen-cli at Cargo.lock's version, wasm-opt at Trunk.toml's
+# version (scripts/setup-wasm-opt.sh), playwright-core in tests/e2e, the system chromium. Idempotent; quiet when everything is there.
 # Normally scripts/setup.sh already provides all of it; this double-checks.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -23,4 +23,5 @@ if [[ ! -d "$ROOT/tests/e2e/node_modules/playwright-core" ]]; then
   say "npm install (tests/e2e)"
   (cd "$ROOT/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 quietly npm install --no-audit --no-fund)
 fi
+"$ROOT/scripts/setup-wasm-opt.sh" >/dev/null
 command -v chromium >/dev/null 2>&1 || say "WARNING: no chromium on PATH (apt-get install chromium) - the browser tests need it"

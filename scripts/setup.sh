@@ -179,10 +179,15 @@ if [[ -f "$E2E/package.json" ]]; then
   fi
 fi
 
+# ---------------------------------------------------------------- wasm-opt (npm binaryen)
+# The release page runs wasm-opt (index.html) at Trunk.toml's version.
+if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+WASM_OPT_BIN="$("$ROOT/scripts/setup-wasm-opt.sh")" || die "wasm-opt (npm binaryen) not installed"
+
 # ---------------------------------------------------------------- test model
 MODEL="$("$ROOT/scripts/fetch-test-model.sh" | tail -n1)"
 [[ -f "$MODEL" ]] || die "test model not available"
 
 if [[ "${SETUP_VERBOSE:-0}" == 1 ]]; then
-  say "ok: toolchain=$ROUTE trunk=$(trunk_version) wasm-bindgen=${WB_LOCK:-n/a} model=$MODEL"
+  say "ok: toolchain=$ROUTE trunk=$(trunk_version) wasm-bindgen=${WB_LOCK:-n/a} wasm-opt=$WASM_OPT_BIN model=$MODEL"
 fi
