@@ -52,7 +52,7 @@ CKPT_BF16="$OUT/checkpoint-bf16"
 if [[ ! -s "$CKPT_BF16/model.safetensors" || "$MODEL" -nt "$CKPT_BF16/model.safetensors" ]]; then
   echo "test-e2e: writing a bf16 checkpoint into $CKPT_BF16" >&2
   rm -rf "$CKPT_BF16" "$CKPT_BF16.tmp"
-  "$ROOT/target/release/three-answers" --instruct "$MODEL" --export-checkpoint "$CKPT_BF16.tmp" --export-dtype bf16 >&2
+  "$CLI" --instruct "$MODEL" --export-checkpoint "$CKPT_BF16.tmp" --export-dtype bf16 >&2
   mv "$CKPT_BF16.tmp" "$CKPT_BF16"
 fi
 if [[ ! -s "$OUT/cli-bf16.json" || "$CKPT_BF16/model.safetensors" -nt "$OUT/cli-bf16.json" || "$CLI" -nt "$OUT/cli-bf16.json" ]]; then
