@@ -512,6 +512,14 @@ fn bad_checkpoint_files_say_what_is_wrong() {
 }
 
 #[test]
+fn templates_may_use_loop_controls_like_transformers() {
+    // transformers renders chat templates with Jinja's loopcontrols extension.
+    let t = ChatTemplate::new("{% for m in messages %}{% if m.role == 'system' %}{% continue %}{% endif %}{{ m.content }}{% if loop.index > 2 %}{% break %}{% endif %};{% endfor %}", "", "").unwrap();
+    let msgs = [Message::system("s"), Message::user("a"), Message::assistant("b"), Message::user("c")];
+    assert_eq!(t.render(&msgs, false).unwrap(), "a;b");
+}
+
+#[test]
 fn templates_are_bounded_and_their_errors_are_clear() {
     let raise = ChatTemplate::new("{{ raise_exception('Conversation roles must alternate') }}", "", "").unwrap();
     let e = raise.render(&[Message::user("hi")], true).unwrap_err();
