@@ -265,12 +265,7 @@ impl WeightSource<'_> {
             Self::Safetensors { shards, names, heads: (nh, nkv, hd) } => {
                 let (i, hf_name) = names.get(name).ok_or_else(|| missing("model.safetensors"))?;
                 let t = shards[*i].tensor(hf_name)?;
-                if !matches!(t.dtype(), DType::F32 | DType::F16 | DType::BF16) {
-                    return Err(EngineError::BadTensor {
-                        name: hf_name.clone(),
-                        detail: format!("has dtype {:?}; expected f32, f16 or bf16", t.dtype()),
-                    });
-                }
+                // (`tensor` refuses dtypes other than f32, f16 and bf16.)
                 // Permute q/k rows into the interleaved RoPE layout (see the module doc).
                 Stored::Float(if name.ends_with("attn_q.weight") {
                     permute_for_rope_i(&t, *nh, *hd)?.contiguous()?
