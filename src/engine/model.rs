@@ -322,19 +322,23 @@ fn auto_precision(dtype: GgmlDType) -> Precision {
 /// variant); `linear` sends the 16-bit ones to this crate's `half_kernel`.
 fn to_matmul(w: Stored, precision: Precision, bytes: &mut usize) -> Result<QMatMul> {
     let dev = Device::Cpu;
+    // Auto: floats as stored (f32 runs candle's kernel, f16 and bf16 the half
+    // kernel); quantized blocks as `auto_precision` says.
+    let precision = match (&w, precision) {
+        (Stored::Quantized(q), Precision::Auto) => auto_precision(q.dtype()),
+        (Stored::Float(_), Precision::Auto) => Precision::Stored,
+        (_, p) => p,
+    };
     let m = match (w, precision) {
-        // Floats as stored (auto too: f32 runs candle's kernel, f16 and bf16 the half kernel).
-        (Stored::Float(t), Precision::Auto | Precision::Stored) if t.dtype() == DType::F16 => QMatMul::TensorF16(t),
-        (Stored::Float(t), Precision::Auto | Precision::Stored) => QMatMul::Tensor(t),
+        (Stored::Float(t), Precision::Stored) if t.dtype() == DType::F16 => QMatMul::TensorF16(t),
+        (Stored::Float(t), Precision::Stored) => QMatMul::Tensor(t),
+        (Stored::Quantized(q), Precision::Stored) => QMatMul::QTensor(Arc::new(q)),
         (w, Precision::F32) => QMatMul::Tensor(w.to_f32()?),
         (Stored::Quantized(q), Precision::F16) => QMatMul::TensorF16(q.dequantize_f16(&dev)?),
         (Stored::Float(t), Precision::F16) => QMatMul::TensorF16(t.to_dtype(DType::F16)?),
         (Stored::Quantized(q), Precision::Q8_0) if q.dtype() == GgmlDType::Q8_0 => QMatMul::QTensor(Arc::new(q)),
         (w, Precision::Q8_0) => QMatMul::QTensor(Arc::new(QTensor::quantize(&w.to_f32()?, GgmlDType::Q8_0)?)),
-        (Stored::Quantized(q), Precision::Auto) if auto_precision(q.dtype()) == Precision::Q8_0 => {
-            QMatMul::QTensor(Arc::new(QTensor::quantize(&q.dequantize(&dev)?, GgmlDType::Q8_0)?))
-        }
-        (Stored::Quantized(q), Precision::Auto | Precision::Stored) => QMatMul::QTensor(Arc::new(q)),
+        (_, Precision::Auto) => unreachable!("resolved above"),
     };
     *bytes += match &m {
         QMatMul::QTensor(t) => t.storage_size_in_bytes(),

@@ -38,11 +38,14 @@ impl Data {
     /// batch a header's many small reads; the engine seeks before every
     /// tensor, which empties the buffer, so a large one would re-read
     /// megabytes per small tensor (8 MiB here made loading 5x slower), and
-    /// reads bigger than it go straight to the Blob.
-    pub fn into_reader(self) -> Result<DataReader, String> {
+    /// reads bigger than it go straight to the Blob. (A `Box`, which passes
+    /// every `Seek` method through: a wrapper that left `stream_position` to
+    /// its default, `seek(Current(0))`, emptied the buffer before each GGUF
+    /// value candle reads and made loading 60x slower.)
+    pub fn into_reader(self) -> Result<Box<dyn crate::engine::ReadSeek>, String> {
         Ok(match self {
-            Data::Bytes(b) => DataReader::Bytes(std::io::Cursor::new(b)),
-            Data::Blob(b) => DataReader::Blob(std::io::BufReader::with_capacity(64 << 10, BlobReader::new(b)?)),
+            Data::Bytes(b) => Box::new(std::io::Cursor::new(b)),
+            Data::Blob(b) => Box::new(std::io::BufReader::with_capacity(64 << 10, BlobReader::new(b)?)),
         })
     }
 
@@ -134,40 +137,6 @@ async fn read_stream(
 /// `Read + Seek` over a `Blob` (a cached file on disk, a picked file, or
 /// downloaded chunks), one synchronous slice read at a time (`FileReaderSync`,
 /// workers only). Wrap it in a `BufReader`: GGUF headers are many small reads.
-/// What [`Data::into_reader`] gives.
-pub enum DataReader {
-    Bytes(std::io::Cursor<Vec<u8>>),
-    Blob(std::io::BufReader<BlobReader>),
-}
-
-impl std::io::Read for DataReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Bytes(r) => r.read(buf),
-            Self::Blob(r) => r.read(buf),
-        }
-    }
-}
-
-impl std::io::Seek for DataReader {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        match self {
-            Self::Bytes(r) => r.seek(pos),
-            Self::Blob(r) => r.seek(pos),
-        }
-    }
-
-    /// Delegated, not the default `seek(Current(0))`: a BufReader's seek
-    /// empties its buffer, and candle asks for the position before every
-    /// length-prefixed GGUF value (that made loading the test model 60x slower).
-    fn stream_position(&mut self) -> std::io::Result<u64> {
-        match self {
-            Self::Bytes(r) => r.stream_position(),
-            Self::Blob(r) => r.stream_position(),
-        }
-    }
-}
-
 pub struct BlobReader {
     blob: web_sys::Blob,
     reader: web_sys::FileReaderSync,

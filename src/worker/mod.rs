@@ -478,7 +478,7 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         post(&FromWorker::Preparing { slot });
         yield_now().await;
         let mut reader = data.into_reader()?;
-        LanguageModel::load_gguf(&mut reader, precision).map_err(|e| format!("{file}: {e}"))?
+        LanguageModel::load_gguf(reader.as_mut(), precision).map_err(|e| format!("{file}: {e}"))?
     } else {
         let config = get("config.json".into(), false, false).await?.expect("required").into_bytes()?;
         let tokenizer = get("tokenizer.json".into(), false, false).await?.expect("required").into_bytes()?;
@@ -509,7 +509,7 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
             tokenizer_json: &tokenizer,
             tokenizer_config_json: tokenizer_config.as_deref(),
             generation_config_json: generation_config.as_deref(),
-            safetensors: readers.iter_mut().map(|r| r as &mut dyn crate::engine::ReadSeek).collect(),
+            safetensors: readers.iter_mut().map(|r| &mut **r as &mut dyn crate::engine::ReadSeek).collect(),
         };
         LanguageModel::load(ModelFiles::Checkpoint(files), precision).map_err(|e| e.to_string())?
     };
