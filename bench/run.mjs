@@ -8,6 +8,8 @@
 // --checkpoint DIR: also load a Hugging Face checkpoint folder (the official
 // checkpoints' form: bf16 safetensors) into both slots as two distinct repos,
 // at the default precision, and measure both loads, memory and speed.
+// BENCH_JS_FLAGS (env): extra V8 flags for Chromium's --js-flags, for
+// experiments (e.g. --no-liftoff: everything compiled optimized up front).
 //
 // One static server on 127.0.0.1 (this process) serves:
 //   /three-answers/...   the release page (dist/), worker_loader.js with bench/www/probe.js prepended
@@ -218,7 +220,7 @@ async function main() {
   const pwPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
   const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint });
   log(`serving on ${origin} (dist ${args.dist} at ${base}, model ${args.model})`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.env.BENCH_JS_FLAGS ? [...CHROMIUM_ARGS, `--js-flags=${process.env.BENCH_JS_FLAGS}`] : CHROMIUM_ARGS });
   const chromiumVersion = browser.version();
   const ourKeys = args.precisions.map((p) => `ours:${p}`);
   const ckptKeys = args.checkpoint && args.only !== 'wllama' ? ['ckpt'] : [];

@@ -271,6 +271,29 @@ fn chat_turn_two_reuses_the_kv_cache_and_equals_a_fresh_run() {
 }
 
 #[test]
+fn warm_up_leaves_no_trace_and_names_the_weight_kinds() {
+    let mut model = load_gguf(Precision::Auto);
+    // Auto re-quantizes this file's Q4_1 blocks to Q8_0: the warm-up runs Q8_0 kernels.
+    let kinds = model.weight_kinds();
+    assert!(kinds.contains("Q8_0") && !kinds.contains("Q4_1"), "{kinds:?}");
+    assert_eq!(load_gguf(Precision::F32).weight_kinds(), ["F32".to_string()].into());
+    // A prompt that starts like the warm-up's own tokens (0, 1, ...): a
+    // warm-up that stayed in the KV cache would be re-used for it.
+    let ids = |m: &mut LanguageModel| {
+        let mut g = m.start_ids((0..12).collect(), SamplingSettings::greedy(8)).unwrap();
+        while let Step::Token { .. } = m.next_token(&mut g).unwrap() {}
+        g
+    };
+    let before = ids(&mut model);
+    model.warm_up().unwrap();
+    let after = ids(&mut model);
+    assert_eq!(after.timings().reused_tokens, 0, "the warm-up's tokens must not stay in the KV cache");
+    assert_eq!(after.generated_ids(), before.generated_ids());
+    let again = ids(&mut model);
+    assert!(again.timings().reused_tokens > 0, "the probe itself is re-used: the check above can fail");
+}
+
+#[test]
 fn streamed_text_is_whole_characters_and_equals_the_full_decode() {
     let mut model = load_gguf(Precision::Stored);
     let mut g = model

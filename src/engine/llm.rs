@@ -114,6 +114,11 @@ impl LanguageModel {
         self.model.weight_bytes
     }
 
+    /// How the weights are stored ("Q8_0", "BF16", ...): which kernels run.
+    pub fn weight_kinds(&self) -> std::collections::BTreeSet<String> {
+        self.model.weight_kinds()
+    }
+
     /// The prompt string the chat template builds for `messages`.
     pub fn chat_prompt(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         self.template.as_ref().ok_or(EngineError::NoChatTemplate)?.render(messages, add_generation_prompt)
@@ -186,6 +191,24 @@ impl LanguageModel {
         let mut g = self.start(prompt, settings)?;
         while let Step::Token { .. } = self.next_token(&mut g)? {}
         Ok(g)
+    }
+
+    /// Runs a throwaway prompt (a batch, then one token) and forgets it.
+    ///
+    /// Why: browsers first run wasm in a baseline compiler and recompile a
+    /// function optimized only after it has run for a while. A prompt is read
+    /// in one batched pass, so a freshly loaded model would read the user's
+    /// first prompt mostly in baseline code. The worker calls this at load
+    /// (its time counts in the load time) so the first answer runs optimized.
+    /// Covers both paths of `linear`: the batch one (≥ 8 rows) and the
+    /// one-token one.
+    pub fn warm_up(&mut self) -> Result<()> {
+        self.reset();
+        let rows = super::model::PREFILL_DEQUANTIZE_MIN_TOKENS.max(super::half_kernel::WIDEN_MIN_ROWS);
+        let batch: Vec<u32> = (0..rows as u32).collect();
+        let result = self.run(&batch).and_then(|_| self.run(&[0]));
+        self.reset();
+        result.map(|_| ())
     }
 
     /// Forgets the KV cache (the next prompt is read from scratch).

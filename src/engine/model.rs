@@ -456,6 +456,20 @@ impl Model {
         Ok(())
     }
 
+    /// How the weights are stored ("Q8_0", "BF16", ...): what decides which
+    /// matmul kernels a forward pass runs.
+    pub fn weight_kinds(&self) -> std::collections::BTreeSet<String> {
+        let kind = |m: &QMatMul| match m {
+            QMatMul::QTensor(q) => format!("{:?}", q.dtype()),
+            QMatMul::Tensor(t) | QMatMul::TensorF16(t) => format!("{:?}", t.dtype()),
+        };
+        let mut kinds: std::collections::BTreeSet<String> = [kind(&self.embedding), kind(&self.lm_head)].into();
+        for b in &self.blocks {
+            kinds.extend([&b.wq, &b.wk, &b.wv, &b.wo, &b.w_gate, &b.w_up, &b.w_down].map(kind));
+        }
+        kinds
+    }
+
     pub fn clear_cache(&mut self) {
         for b in &mut self.blocks {
             b.kv = None;
@@ -521,7 +535,7 @@ impl Model {
 }
 
 /// Prompts at least this long are multiplied against dequantized weights.
-const PREFILL_DEQUANTIZE_MIN_TOKENS: usize = 8;
+pub(crate) const PREFILL_DEQUANTIZE_MIN_TOKENS: usize = 8;
 
 /// `x · wᵀ`. For a prompt (many rows), quantized weights are dequantized one
 /// matrix at a time and multiplied in f32: candle's quantized matmul re-reads

@@ -89,6 +89,9 @@ thread_local! {
         epoch: 0,
         generation: [0, 0],
     });
+    /// Kinds of weights (`LanguageModel::weight_kinds`) whose kernels a
+    /// warm-up pass has already run in this worker.
+    static WARMED_UP: RefCell<std::collections::BTreeSet<String>> = const { RefCell::new(std::collections::BTreeSet::new()) };
     /// Resolvers waiting for the next macrotask (see [`yield_now`]).
     static YIELDS: RefCell<Option<(web_sys::MessagePort, Rc<RefCell<VecDeque<js_sys::Function>>>)>> = const { RefCell::new(None) };
 }
@@ -470,7 +473,7 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         }
     };
     let started = js_sys::Date::now();
-    let model = if let Some(file) = gguf {
+    let mut model = if let Some(file) = gguf {
         let data = get(file.clone(), false, true).await?.expect("required");
         if !current() {
             return Ok(None);
@@ -515,6 +518,13 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
     };
     if !current() {
         return Ok(None);
+    }
+    // One throwaway pass so the first question runs optimized wasm (see
+    // warm_up); once per kind of weights, as the kernels are shared.
+    let kinds = model.weight_kinds();
+    if !WARMED_UP.with_borrow(|w| kinds.is_subset(w)) {
+        model.warm_up().map_err(|e| format!("{spec}: the model fails on a first test pass: {e}"))?;
+        WARMED_UP.with_borrow_mut(|w| w.extend(kinds));
     }
     post(&FromWorker::Loaded {
         slot,
