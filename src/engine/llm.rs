@@ -204,7 +204,13 @@ impl LanguageModel {
     /// one-token one.
     pub fn warm_up(&mut self) -> Result<()> {
         self.reset();
-        let rows = super::model::PREFILL_DEQUANTIZE_MIN_TOKENS.max(super::half_kernel::WIDEN_MIN_ROWS);
+        // The batch and the one token after it must fit in the context.
+        let rows = super::model::PREFILL_DEQUANTIZE_MIN_TOKENS
+            .max(super::half_kernel::WIDEN_MIN_ROWS)
+            .min(self.model.config.context_length.saturating_sub(1));
+        if rows == 0 {
+            return Ok(());
+        }
         let batch: Vec<u32> = (0..rows as u32).collect();
         let result = self.run(&batch).and_then(|_| self.run(&[0]));
         self.reset();
