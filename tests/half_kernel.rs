@@ -17,6 +17,11 @@ fn matmul_matches_candle_f32_for_every_row_count() {
 }
 
 #[test]
+fn f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
+    checks::f16_prescaled_activations_give_the_same_sums_bit_for_bit();
+}
+
+#[test]
 fn matmul_refuses_weights_that_are_not_16_bit_floats() {
     checks::matmul_refuses_weights_that_are_not_16_bit_floats();
 }

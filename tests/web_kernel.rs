@@ -29,6 +29,11 @@ fn half_kernel_simd_dot_and_matmul_match_the_references() {
 }
 
 #[wasm_bindgen_test]
+fn half_kernel_simd_f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
+    checks::f16_prescaled_activations_give_the_same_sums_bit_for_bit();
+}
+
+#[wasm_bindgen_test]
 fn half_kernel_simd_refuses_weights_that_are_not_16_bit_floats() {
     checks::matmul_refuses_weights_that_are_not_16_bit_floats();
 }

@@ -62,8 +62,14 @@ pub fn widen_tensor(w: &Tensor) -> candle_core::Result<Tensor> {
 /// have none).
 #[inline(always)]
 pub fn f16_to_f32(h: u16) -> f32 {
-    let magnitude = f32::from_bits(((h & 0x7fff) as u32) << 13) * TWO_POW_112;
-    f32::from_bits(magnitude.to_bits() | (((h & 0x8000) as u32) << 16))
+    f16_times_two_pow_minus_112(h) * TWO_POW_112
+}
+
+/// f16 bits moved into f32 position, sign included, without the re-bias: the
+/// value times 2^-112, exactly (f32 has the exponent range for it).
+#[inline(always)]
+fn f16_times_two_pow_minus_112(h: u16) -> f32 {
+    f32::from_bits((((h & 0x7fff) as u32) << 13) | (((h & 0x8000) as u32) << 16))
 }
 
 /// bf16 bits -> f32: they are its top 16 bits.
@@ -85,16 +91,29 @@ fn to_f32(kind: Half, h: u16) -> f32 {
 /// Σ x[i] · w[i], `w` widened on the fly. Portable version: eight running
 /// sums (the compiler vectorises independent sums, not one long chain).
 pub fn dot_portable(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+    match kind {
+        Half::F16 => dot_portable_with(x, w, f16_to_f32),
+        Half::Bf16 => dot_portable_with(x, w, bf16_to_f32),
+    }
+}
+
+/// [`dot_f16_prescaled`], portable version.
+pub fn dot_f16_prescaled_portable(x_scaled: &[f32], w: &[u16]) -> f32 {
+    dot_portable_with(x_scaled, w, f16_times_two_pow_minus_112)
+}
+
+#[inline(always)]
+fn dot_portable_with(x: &[f32], w: &[u16], to_f32: impl Fn(u16) -> f32) -> f32 {
     assert_eq!(x.len(), w.len());
     let mut sums = [0f32; 8];
     let (xc, wc) = (x.chunks_exact(8), w.chunks_exact(8));
     let (x_tail, w_tail) = (xc.remainder(), wc.remainder());
     for (xs, ws) in xc.zip(wc) {
         for l in 0..8 {
-            sums[l] += xs[l] * to_f32(kind, ws[l]);
+            sums[l] += xs[l] * to_f32(ws[l]);
         }
     }
-    let tail: f32 = x_tail.iter().zip(w_tail).map(|(&a, &b)| a * to_f32(kind, b)).sum();
+    let tail: f32 = x_tail.iter().zip(w_tail).map(|(&a, &b)| a * to_f32(b)).sum();
     sums.iter().sum::<f32>() + tail
 }
 
@@ -121,9 +140,10 @@ mod simd {
     /// the top), an arithmetic shift right by 3 puts exponent and mantissa
     /// where f32 has them, the mask clears the 3 sign copies the shift left in
     /// the exponent, and `* 2^112` re-biases the exponent (see `f16_to_f32`;
-    /// the sign survives the multiply).
+    /// the sign survives the multiply). Without `REBIAS`, f16 comes out times
+    /// 2^-112 (for activations scaled by 2^112: [`super::dot_f16_prescaled`]).
     #[inline(always)]
-    fn widen8(kind: Half, h: v128) -> (v128, v128) {
+    fn widen8<const REBIAS: bool>(kind: Half, h: v128) -> (v128, v128) {
         let zero = u32x4_splat(0);
         let lo = i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(h, zero);
         let hi = i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(h, zero);
@@ -131,8 +151,8 @@ mod simd {
             Half::Bf16 => (lo, hi),
             Half::F16 => {
                 let f = |v: v128| {
-                    let rebias = v128_and(i32x4_shr(v, 3), u32x4_splat(0x8fff_ffff));
-                    f32x4_mul(rebias, f32x4_splat(super::TWO_POW_112))
+                    let moved = v128_and(i32x4_shr(v, 3), u32x4_splat(0x8fff_ffff));
+                    if REBIAS { f32x4_mul(moved, f32x4_splat(super::TWO_POW_112)) } else { moved }
                 };
                 (f(lo), f(hi))
             }
@@ -140,7 +160,7 @@ mod simd {
     }
 
     #[inline(always)]
-    fn dot_kind(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+    fn dot_kind<const REBIAS: bool>(kind: Half, x: &[f32], w: &[u16]) -> f32 {
         assert_eq!(x.len(), w.len());
         let n16 = x.len() / 16 * 16;
         let (mut a0, mut a1, mut a2, mut a3) = (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
@@ -149,8 +169,8 @@ mod simd {
         while i < n16 {
             // SAFETY: i + 16 <= len for both slices; wasm loads need no alignment.
             unsafe {
-                let (w0, w1) = widen8(kind, v128_load(wp.add(i) as *const v128));
-                let (w2, w3) = widen8(kind, v128_load(wp.add(i + 8) as *const v128));
+                let (w0, w1) = widen8::<REBIAS>(kind, v128_load(wp.add(i) as *const v128));
+                let (w2, w3) = widen8::<REBIAS>(kind, v128_load(wp.add(i + 8) as *const v128));
                 a0 = f32x4_add(a0, f32x4_mul(w0, v128_load(xp.add(i) as *const v128)));
                 a1 = f32x4_add(a1, f32x4_mul(w1, v128_load(xp.add(i + 4) as *const v128)));
                 a2 = f32x4_add(a2, f32x4_mul(w2, v128_load(xp.add(i + 8) as *const v128)));
@@ -160,15 +180,23 @@ mod simd {
         }
         let s = f32x4_add(f32x4_add(a0, a1), f32x4_add(a2, a3));
         let lanes = f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<2>(s) + f32x4_extract_lane::<3>(s);
-        lanes + super::dot_portable(kind, &x[n16..], &w[n16..])
+        let tail = match (kind, REBIAS) {
+            (Half::F16, false) => super::dot_f16_prescaled_portable(&x[n16..], &w[n16..]),
+            _ => super::dot_portable(kind, &x[n16..], &w[n16..]),
+        };
+        lanes + tail
     }
 
     /// One copy of the loop per format (the format test is hoisted out).
     pub fn dot(kind: Half, x: &[f32], w: &[u16]) -> f32 {
         match kind {
-            Half::F16 => dot_kind(Half::F16, x, w),
-            Half::Bf16 => dot_kind(Half::Bf16, x, w),
+            Half::F16 => dot_kind::<true>(Half::F16, x, w),
+            Half::Bf16 => dot_kind::<true>(Half::Bf16, x, w),
         }
+    }
+
+    pub fn dot_f16_prescaled(x_scaled: &[f32], w: &[u16]) -> f32 {
+        dot_kind::<false>(Half::F16, x_scaled, w)
     }
 
     pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
@@ -179,7 +207,7 @@ mod simd {
         while i < n8 {
             // SAFETY: i + 8 <= len for both slices; wasm stores need no alignment.
             unsafe {
-                let (lo, hi) = widen8(kind, v128_load(wp.add(i) as *const v128));
+                let (lo, hi) = widen8::<true>(kind, v128_load(wp.add(i) as *const v128));
                 v128_store(op.add(i) as *mut v128, lo);
                 v128_store(op.add(i + 4) as *mut v128, hi);
             }
@@ -195,6 +223,25 @@ pub fn dot(kind: Half, x: &[f32], w: &[u16]) -> f32 {
     return simd::dot(kind, x, w);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return dot_portable(kind, x, w);
+}
+
+/// Σ x[i] · w[i] for f16 `w`, given `x_scaled` = x · 2^112 ([`prescale_for_f16`]).
+///
+/// Why: the f16 -> f32 re-bias is a multiply by 2^112 per weight; done once
+/// per activation instead, the loop is 4 operations shorter per 16 weights.
+/// Same result bit for bit: x · 2^112 and w · 2^-112 are both exact, so each
+/// product is the exact x · w rounded once, as in [`dot`].
+pub fn dot_f16_prescaled(x_scaled: &[f32], w: &[u16]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_f16_prescaled(x_scaled, w);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return dot_f16_prescaled_portable(x_scaled, w);
+}
+
+/// `x · 2^112` for [`dot_f16_prescaled`], when every element stays finite and
+/// exact (|x| < 2^16; a NaN or a larger value gives `None`: use [`dot`]).
+pub fn prescale_for_f16(x: &[f32]) -> Option<Vec<f32>> {
+    x.iter().all(|v| v.abs() < 65536.0).then(|| x.iter().map(|v| v * TWO_POW_112).collect())
 }
 
 /// 16-bit float bits -> f32: wasm SIMD in the browser, portable elsewhere.
@@ -243,7 +290,11 @@ impl CustomOp2 for RowsTimesHalf {
         *dims.last_mut().unwrap() = n;
         let mut out = Vec::with_capacity(x.len() / k * n);
         for xs in x.chunks_exact(k) {
-            out.extend(w.chunks_exact(k).map(|row| dot(kind, xs, row)));
+            let scaled = if kind == Half::F16 { prescale_for_f16(xs) } else { None };
+            match scaled {
+                Some(scaled) => out.extend(w.chunks_exact(k).map(|row| dot_f16_prescaled(&scaled, row))),
+                None => out.extend(w.chunks_exact(k).map(|row| dot(kind, xs, row))),
+            }
         }
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }

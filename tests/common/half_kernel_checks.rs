@@ -48,6 +48,42 @@ pub fn matmul_matches_candle_f32_for_every_row_count() {
     }
 }
 
+/// f16 rows against activations scaled by 2^112 (the kernel's path for
+/// f16): the same sums as `dot`, bit for bit, over every finite f16 (the
+/// subnormals included) and activations from subnormal to near 2^16; larger
+/// or non-finite activations are not scaled, and `matmul` still matches
+/// candle's f32 matmul for them.
+pub fn f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
+    let bits: Vec<u16> = (0..=u16::MAX).filter(|&b| half::f16::from_bits(b).is_finite()).collect();
+    let k = 577; // not a multiple of the SIMD width: the tail is exercised
+    let x: Vec<f32> = (0..k)
+        .map(|i| {
+            let v = ((i * 7919) % 1000) as f32 / 37.0 - 13.0;
+            match i % 5 {
+                0 => v * 1e-40, // f32 subnormals
+                1 => v * 2400.0, // up to ~ 2^15
+                _ => v,
+            }
+        })
+        .collect();
+    let scaled = half_kernel::prescale_for_f16(&x).expect("every |x| < 2^16");
+    for w in bits.chunks_exact(k) {
+        let (prescaled, plain) = (half_kernel::dot_f16_prescaled(&scaled, w), half_kernel::dot(Half::F16, &x, w));
+        assert_eq!(prescaled.to_bits(), plain.to_bits(), "{prescaled} vs {plain}");
+    }
+    for v in [65536.0, -70000.0, f32::NAN, f32::INFINITY] {
+        assert!(half_kernel::prescale_for_f16(&[1.0, v]).is_none(), "{v} must not be scaled");
+    }
+    assert!(half_kernel::prescale_for_f16(&[65535.99]).is_some());
+    let dev = Device::Cpu;
+    let x = (Tensor::randn(0f32, 1.0, (1, 2, 576), &dev).unwrap() * 1e5).unwrap();
+    let w = Tensor::randn(0f32, 0.05, (9, 576), &dev).unwrap().to_dtype(DType::F16).unwrap();
+    let reference = x.broadcast_matmul(&w.to_dtype(DType::F32).unwrap().t().unwrap()).unwrap();
+    let diff = (half_kernel::matmul(&x, &w).unwrap() - &reference).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let scale = reference.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff <= 1e-5 * scale, "large activations: max diff {diff} (scale {scale})");
+}
+
 /// f32 weights are refused with words.
 pub fn matmul_refuses_weights_that_are_not_16_bit_floats() {
     let x = Tensor::zeros((1, 4), DType::F32, &Device::Cpu).unwrap();
