@@ -16,6 +16,10 @@ use three_answers::engine::{
 };
 use three_answers::local_files;
 
+#[path = "common/kernel_checks.rs"]
+#[allow(dead_code)]
+mod kernel_checks;
+
 const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
 fn gguf_path() -> PathBuf {
@@ -244,6 +248,32 @@ fn assert_follows_llama_cpp(precision: Precision) {
         compared_steps += n;
     }
     assert!(compared_steps >= 30, "only {compared_steps} steps were comparable");
+}
+
+/// One prompt, one answer: at every precision the logits of every position
+/// are the same bits whether the prompt is read in one batch, token by token,
+/// or in pieces that re-use the cache (tile-size cuts and random ones).
+#[test]
+fn logits_are_the_same_in_any_batch_at_every_precision() {
+    use three_answers::engine::model::Model;
+    let tokenizer = load_gguf(Precision::F32).tokenizer;
+    let mut rng = kernel_checks::Lcg(23);
+    let templated = tokenizer.encode("<|im_start|>user\nWho wrote Hamlet?<|im_end|>\n<|im_start|>assistant\n").unwrap();
+    let random: Vec<u32> = (0..21).map(|_| ((rng.next() + 1.0) * 24000.0) as u32).collect();
+    for precision in Precision::ALL {
+        let mut model = Model::from_gguf(gguf_bytes(), precision).unwrap();
+        kernel_checks::model_logits_are_the_same_in_any_batch(&mut model, &templated, precision.name(), 1);
+        kernel_checks::model_logits_are_the_same_in_any_batch(&mut model, &random, precision.name(), 2);
+    }
+    // The official checkpoints' form: bf16 weights, kept 16-bit by default.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smollm2-bf16-batch-invariance");
+    if !dir.join("model.safetensors").exists() {
+        local_files::write_checkpoint_from_gguf(gguf_bytes(), &dir, candle_core::DType::BF16).unwrap();
+    }
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    let mut file = std::fs::File::open(dir.join("model.safetensors")).unwrap();
+    let mut model = Model::from_safetensors(&config, vec![&mut file], Precision::Auto).unwrap();
+    kernel_checks::model_logits_are_the_same_in_any_batch(&mut model, &templated, "bf16 checkpoint", 3);
 }
 
 #[test]

@@ -1,10 +1,11 @@
-//! The 16-bit float kernel's wasm SIMD version (src/engine/half_kernel.rs),
-//! run in headless Chromium by `scripts/test-web-components.sh`: the checks of
-//! tests/half_kernel.rs (tests/common/half_kernel_checks.rs), where natively
-//! the portable version runs.
+//! The engine's wasm SIMD kernels, run in headless Chromium by
+//! `scripts/test-web-components.sh`: the checks of tests/kernels.rs
+//! (tests/common/kernel_checks.rs), where natively the portable kernels run.
+//! Each SIMD dot product must give the portable version's bits, so the
+//! browser computes the same logits as the native engine.
 #![cfg(target_arch = "wasm32")]
 
-#[path = "common/half_kernel_checks.rs"]
+#[path = "common/kernel_checks.rs"]
 mod checks;
 
 use wasm_bindgen_test::*;
@@ -19,21 +20,31 @@ fn the_browser_build_has_wasm_simd() {
 }
 
 #[wasm_bindgen_test]
-fn half_kernel_simd_widens_every_finite_16_bit_float_exactly() {
+fn simd_widens_every_finite_16_bit_float_exactly() {
     checks::every_finite_16_bit_float_widens_exactly();
 }
 
 #[wasm_bindgen_test]
-fn half_kernel_simd_dot_and_matmul_match_the_references() {
-    checks::matmul_matches_candle_f32_for_every_row_count();
+fn simd_dot_products_equal_the_portable_order_bit_for_bit() {
+    checks::dot_products_equal_the_portable_order_bit_for_bit();
 }
 
 #[wasm_bindgen_test]
-fn half_kernel_simd_f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
+fn simd_q8_quantization_equals_ggml_blocks() {
+    checks::q8_quantization_equals_ggml_blocks();
+}
+
+#[wasm_bindgen_test]
+fn simd_f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
     checks::f16_prescaled_activations_give_the_same_sums_bit_for_bit();
 }
 
 #[wasm_bindgen_test]
-fn half_kernel_simd_refuses_weights_that_are_not_16_bit_floats() {
-    checks::matmul_refuses_weights_that_are_not_16_bit_floats();
+fn simd_matmul_rows_are_the_same_in_any_batch() {
+    checks::matmul_rows_are_the_same_in_any_batch();
+}
+
+#[wasm_bindgen_test]
+fn simd_tiny_model_logits_are_the_same_in_any_batch() {
+    checks::tiny_model_logits_are_the_same_in_any_batch();
 }

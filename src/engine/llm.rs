@@ -6,7 +6,8 @@ use web_time::Instant;
 
 use super::error::{EngineError, Result};
 use super::generate::{Generation, SamplingSettings, Step, StopReason};
-use super::model::{read_gguf_header, Model, Precision, ReadSeek};
+use super::model::Model;
+use super::weights::{read_gguf_header, Precision, ReadSeek};
 use super::template::{ChatTemplate, Message};
 use super::tokenizer::TextTokenizer;
 
@@ -200,14 +201,11 @@ impl LanguageModel {
     /// in one batched pass, so a freshly loaded model would read the user's
     /// first prompt mostly in baseline code. The worker calls this at load
     /// (its time counts in the load time) so the first answer runs optimized.
-    /// Covers both paths of `linear`: the batch one (≥ 8 rows) and the
-    /// one-token one.
+    /// Every kernel runs for a batch and for one token alike; both are warmed.
     pub fn warm_up(&mut self) -> Result<()> {
         self.reset();
         // The batch and the one token after it must fit in the context.
-        let rows = super::model::PREFILL_DEQUANTIZE_MIN_TOKENS
-            .max(super::half_kernel::WIDEN_MIN_ROWS)
-            .min(self.model.config.context_length.saturating_sub(1));
+        let rows = 8.min(self.model.config.context_length.saturating_sub(1));
         if rows == 0 {
             return Ok(());
         }
@@ -228,7 +226,8 @@ impl LanguageModel {
         match self.model.forward(ids) {
             Ok(logits) => {
                 self.cached.extend_from_slice(ids);
-                Ok(logits)
+                let n = logits.len();
+                Ok(candle_core::Tensor::from_vec(logits, n, &candle_core::Device::Cpu)?)
             }
             Err(e) => {
                 // Some blocks may have grown their cache: start clean next time.

@@ -2,8 +2,9 @@
 //! imports wasm-bindgen, web-sys, js-sys or leptos and never fetches: callers
 //! hand it bytes. Modules in the order data flows:
 //!
-//! - [`model`]: bytes (GGUF or safetensors) -> weights; the llama forward pass
-//!   ([`half_kernel`]: its f16-weights matmul).
+//! - [`weights`]: bytes (GGUF or safetensors) -> weight matrices at a precision.
+//! - [`model`]: the llama forward pass over them, with its KV cache
+//!   ([`matrix`]: `x · Wᵀ`; [`kernels`]: the dot products, one order in any batch).
 //! - [`tokenizer`]: text <-> ids (tokenizer.json, or rebuilt from GGUF metadata).
 //! - [`template`]: messages -> prompt string with the checkpoint's chat template.
 //! - [`generate`]: logits -> next token (sampling, stop rules, timings).
@@ -12,17 +13,20 @@
 //! - [`error`]: the one error type.
 
 pub mod error;
-pub mod half_kernel;
+pub mod kernels;
+pub mod matrix;
 pub mod generate;
 pub mod llm;
 pub mod model;
 pub mod modes;
 pub mod template;
 pub mod tokenizer;
+pub mod weights;
 
 pub use error::{EngineError, Result};
 pub use generate::{Candidate, Generation, SamplingSettings, Step, StopReason, Timings};
 pub use llm::{CheckpointFiles, LanguageModel, ModelFiles};
-pub use model::{Config, Precision, ReadSeek};
+pub use model::Config;
+pub use weights::{Precision, ReadSeek};
 pub use modes::{Conversation, Mode};
 pub use template::{ChatTemplate, Message};

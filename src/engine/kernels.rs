@@ -1,0 +1,334 @@
+//! The dot products every matrix multiply of the forward pass is made of.
+//!
+//! Why by hand: "one prompt, one answer". The logits of a position must not
+//! depend on how many positions are read together or on the CPU. Library
+//! matmuls (candle's gemm, its quantized kernels) pick a reduction order by
+//! matrix shape and by CPU features at run time (AVX2 vs AVX-512 FMA, a
+//! one-row path vs a tiled one), so the same row summed in a batch and alone
+//! rounds differently and near-ties flip. Here each output element is one call
+//! of one of these functions, whatever the batch, with one fixed order:
+//!
+//! - **Floats** (`dot_f32`, `dot_half`): 16 running sums, lane `l` takes the
+//!   elements `i ≡ l (mod 16)`; then lanes `l, l+4, l+8, l+12` are added as
+//!   `(a + b) + (c + d)`, those four left to right, and the tail (k mod 16
+//!   elements, in order) last. A multiply and an add, never fused.
+//! - **Q8_0 blocks** (`dot_q8`): per block of 32, four exact integer sums
+//!   (lane `j` takes the elements whose index mod 8 is `2j` or `2j+1`), each
+//!   turned to f32, times the two blocks' scales and added to lane `j`'s
+//!   running sum; the four lanes as `(a + b) + (c + d)`.
+//!
+//! The wasm SIMD versions (the browser) do exactly the portable versions'
+//! operations in exactly their order, so native and wasm give the same bits;
+//! tests/web_kernel.rs checks SIMD against portable in Chromium.
+
+/// Which 16-bit float the weight bits are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Half {
+    /// IEEE binary16: 5 exponent bits, 10 mantissa bits.
+    F16,
+    /// bfloat16: the top half of an f32; what the official checkpoints store.
+    Bf16,
+}
+
+/// Elements per Q8_0 block (ggml's `QK8_0`).
+pub const Q8_BLOCK: usize = 32;
+
+/// f16 bits -> f32, exact for every finite f16 (normal or subnormal).
+///
+/// Moving the f16 exponent and mantissa into f32 position gives the number
+/// times 2^-112 (f16's exponent bias is 15, f32's 127); one multiply by 2^112
+/// fixes it, subnormals included. Inf/NaN would come out finite.
+#[inline(always)]
+pub fn f16_to_f32(h: u16) -> f32 {
+    f16_times_two_pow_minus_112(h) * TWO_POW_112
+}
+
+/// f16 bits moved into f32 position without the re-bias: the value times 2^-112, exactly.
+#[inline(always)]
+fn f16_times_two_pow_minus_112(h: u16) -> f32 {
+    f32::from_bits((((h & 0x7fff) as u32) << 13) | (((h & 0x8000) as u32) << 16))
+}
+
+/// bf16 bits -> f32: they are its top 16 bits.
+#[inline(always)]
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+const TWO_POW_112: f32 = f32::from_bits((112 + 127) << 23);
+
+#[inline(always)]
+fn half_to_f32(kind: Half, h: u16) -> f32 {
+    match kind {
+        Half::F16 => f16_to_f32(h),
+        Half::Bf16 => bf16_to_f32(h),
+    }
+}
+
+/// The fixed float order (module doc), on 16 lane sums and a tail.
+#[inline(always)]
+fn finish16(acc: &[f32; 16], tail: f32) -> f32 {
+    let s = |l: usize| (acc[l] + acc[l + 4]) + (acc[l + 8] + acc[l + 12]);
+    (((s(0) + s(1)) + s(2)) + s(3)) + tail
+}
+
+#[inline(always)]
+fn dot16_portable<W: Copy>(x: &[f32], w: &[W], to_f32: impl Fn(W) -> f32) -> f32 {
+    assert_eq!(x.len(), w.len());
+    let mut acc = [0f32; 16];
+    let (xc, wc) = (x.chunks_exact(16), w.chunks_exact(16));
+    let (x_tail, w_tail) = (xc.remainder(), wc.remainder());
+    for (xs, ws) in xc.zip(wc) {
+        for l in 0..16 {
+            acc[l] = acc[l] + xs[l] * to_f32(ws[l]);
+        }
+    }
+    finish16(&acc, dot16_tail(x_tail, w_tail, to_f32))
+}
+
+/// The last k mod 16 products, summed in order (the fixed order's tail).
+#[inline(always)]
+fn dot16_tail<W: Copy>(x: &[f32], w: &[W], to_f32: impl Fn(W) -> f32) -> f32 {
+    let mut tail = 0f32;
+    for (&a, &b) in x.iter().zip(w) {
+        tail = tail + a * to_f32(b);
+    }
+    tail
+}
+
+/// Σ x[i] · w[i], f32 weights, portable version.
+pub fn dot_f32_portable(x: &[f32], w: &[f32]) -> f32 {
+    dot16_portable(x, w, |v| v)
+}
+
+/// Σ x[i] · w[i], 16-bit weights widened on the fly, portable version.
+pub fn dot_half_portable(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+    match kind {
+        Half::F16 => dot16_portable(x, w, f16_to_f32),
+        Half::Bf16 => dot16_portable(x, w, bf16_to_f32),
+    }
+}
+
+/// [`dot_f16_prescaled`], portable version.
+pub fn dot_f16_prescaled_portable(x_scaled: &[f32], w: &[u16]) -> f32 {
+    dot16_portable(x_scaled, w, f16_times_two_pow_minus_112)
+}
+
+/// Σ over blocks of the two Q8_0 rows `(xq, xd)` and `(wq, wd)`, portable version.
+pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+    assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
+    let mut acc = [0f32; 4];
+    for ((xb, wb), (&dx, &dw)) in xq.chunks_exact(Q8_BLOCK).zip(wq.chunks_exact(Q8_BLOCK)).zip(xd.iter().zip(wd)) {
+        let mut isum = [0i32; 4];
+        for (i, (&a, &b)) in xb.iter().zip(wb).enumerate() {
+            isum[(i % 8) / 2] += a as i32 * b as i32;
+        }
+        let d = dx * dw;
+        for j in 0..4 {
+            acc[j] = acc[j] + isum[j] as f32 * d;
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// Widens 16-bit float bits to f32, portable version.
+pub fn widen_portable(kind: Half, w: &[u16], out: &mut [f32]) {
+    assert_eq!(w.len(), out.len());
+    for (o, &h) in out.iter_mut().zip(w) {
+        *o = half_to_f32(kind, h);
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd {
+    use super::{Half, Q8_BLOCK};
+    use core::arch::wasm32::*;
+
+    /// Eight 16-bit floats (one v128) -> two f32x4.
+    ///
+    /// Interleaving with zeros puts each 16-bit value in the top half of a
+    /// 32-bit lane: for bf16 that is the f32 already. (A 16-bit interleave is
+    /// one `punpcklwd` in V8; a byte shuffle or zero-extend + shift decoded
+    /// 1.4-2.5x slower.) For f16, an arithmetic shift right by 3 puts exponent
+    /// and mantissa where f32 has them, the mask clears the sign copies, and
+    /// `* 2^112` re-biases (see `f16_to_f32`). Without `REBIAS`, f16 comes out
+    /// times 2^-112 (for activations scaled by 2^112).
+    #[inline(always)]
+    fn widen8<const REBIAS: bool>(kind: Half, h: v128) -> (v128, v128) {
+        let zero = u32x4_splat(0);
+        let lo = i16x8_shuffle::<8, 0, 9, 1, 10, 2, 11, 3>(h, zero);
+        let hi = i16x8_shuffle::<12, 4, 13, 5, 14, 6, 15, 7>(h, zero);
+        match kind {
+            Half::Bf16 => (lo, hi),
+            Half::F16 => {
+                let f = |v: v128| {
+                    let moved = v128_and(i32x4_shr(v, 3), u32x4_splat(0x8fff_ffff));
+                    if REBIAS { f32x4_mul(moved, f32x4_splat(super::TWO_POW_112)) } else { moved }
+                };
+                (f(lo), f(hi))
+            }
+        }
+    }
+
+    /// The float order of the module doc: a0..a3 hold lanes 0-3, 4-7, 8-11, 12-15.
+    #[inline(always)]
+    fn finish(a0: v128, a1: v128, a2: v128, a3: v128, tail: f32) -> f32 {
+        let s = f32x4_add(f32x4_add(a0, a1), f32x4_add(a2, a3));
+        (((f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<1>(s)) + f32x4_extract_lane::<2>(s)) + f32x4_extract_lane::<3>(s)) + tail
+    }
+
+    pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
+        assert_eq!(x.len(), w.len());
+        dot_generic(x, w.len(), w.as_ptr() as *const u8, 4, |p| unsafe {
+            let p = p as *const v128;
+            [v128_load(p), v128_load(p.add(1)), v128_load(p.add(2)), v128_load(p.add(3))]
+        }, |tx, i| super::dot16_tail(tx, &w[i..], |v| v))
+    }
+
+    #[inline(always)]
+    fn dot_generic(x: &[f32], n: usize, w: *const u8, width: usize, load: impl Fn(*const u8) -> [v128; 4], tail: impl Fn(&[f32], usize) -> f32) -> f32 {
+        let n16 = n / 16 * 16;
+        let (mut a0, mut a1, mut a2, mut a3) = (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
+        let xp = x.as_ptr();
+        let mut i = 0;
+        while i < n16 {
+            // SAFETY: i + 16 <= n for both rows (callers check the lengths); wasm loads need no alignment.
+            unsafe {
+                let [w0, w1, w2, w3] = load(w.add(i * width));
+                a0 = f32x4_add(a0, f32x4_mul(v128_load(xp.add(i) as *const v128), w0));
+                a1 = f32x4_add(a1, f32x4_mul(v128_load(xp.add(i + 4) as *const v128), w1));
+                a2 = f32x4_add(a2, f32x4_mul(v128_load(xp.add(i + 8) as *const v128), w2));
+                a3 = f32x4_add(a3, f32x4_mul(v128_load(xp.add(i + 12) as *const v128), w3));
+            }
+            i += 16;
+        }
+        finish(a0, a1, a2, a3, tail(&x[n16..], n16))
+    }
+
+    #[inline(always)]
+    fn dot_half_kind<const REBIAS: bool>(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+        assert_eq!(x.len(), w.len());
+        let load = |p: *const u8| unsafe {
+            let (w0, w1) = widen8::<REBIAS>(kind, v128_load(p as *const v128));
+            let (w2, w3) = widen8::<REBIAS>(kind, v128_load(p.add(16) as *const v128));
+            [w0, w1, w2, w3]
+        };
+        let tail = |tx: &[f32], i: usize| match (kind, REBIAS) {
+            (Half::F16, false) => super::dot16_tail(tx, &w[i..], super::f16_times_two_pow_minus_112),
+            _ => super::dot16_tail(tx, &w[i..], |h| super::half_to_f32(kind, h)),
+        };
+        dot_generic(x, w.len(), w.as_ptr() as *const u8, 2, load, tail)
+    }
+
+    /// One copy of the loop per format (the format test is hoisted out).
+    pub fn dot_half(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+        match kind {
+            Half::F16 => dot_half_kind::<true>(Half::F16, x, w),
+            Half::Bf16 => dot_half_kind::<true>(Half::Bf16, x, w),
+        }
+    }
+
+    pub fn dot_f16_prescaled(x_scaled: &[f32], w: &[u16]) -> f32 {
+        dot_half_kind::<false>(Half::F16, x_scaled, w)
+    }
+
+    pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+        assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
+        let mut acc = f32x4_splat(0.0);
+        let (xp, wp) = (xq.as_ptr(), wq.as_ptr());
+        for b in 0..xd.len() {
+            // SAFETY: block b lies within both rows (length check above).
+            let isum = unsafe {
+                let (xb, wb) = (xp.add(b * Q8_BLOCK), wp.add(b * Q8_BLOCK));
+                let part = |o: usize| i32x4_dot_i16x8(i16x8_load_extend_i8x8(xb.add(o)), i16x8_load_extend_i8x8(wb.add(o)));
+                i32x4_add(i32x4_add(i32x4_add(part(0), part(8)), part(16)), part(24))
+            };
+            acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(xd[b] * wd[b])));
+        }
+        (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
+    }
+
+    pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
+        assert_eq!(w.len(), out.len());
+        let n8 = w.len() / 8 * 8;
+        let (wp, op) = (w.as_ptr(), out.as_mut_ptr());
+        let mut i = 0;
+        while i < n8 {
+            // SAFETY: i + 8 <= len for both slices; wasm stores need no alignment.
+            unsafe {
+                let (lo, hi) = widen8::<true>(kind, v128_load(wp.add(i) as *const v128));
+                v128_store(op.add(i) as *mut v128, lo);
+                v128_store(op.add(i + 4) as *mut v128, hi);
+            }
+            i += 8;
+        }
+        super::widen_portable(kind, &w[n8..], &mut out[n8..]);
+    }
+}
+
+/// Σ x[i] · w[i] for f32 rows in the fixed order: wasm SIMD in the browser, portable elsewhere.
+pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_f32(x, w);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return dot_f32_portable(x, w);
+}
+
+/// Σ x[i] · w[i] with 16-bit `w`, widened exactly on the fly.
+pub fn dot_half(kind: Half, x: &[f32], w: &[u16]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_half(kind, x, w);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return dot_half_portable(kind, x, w);
+}
+
+/// Σ x[i] · w[i] for f16 `w`, given `x_scaled` = x · 2^112 ([`prescale_for_f16`]).
+///
+/// Why: the f16 -> f32 re-bias is a multiply by 2^112 per weight; done once
+/// per activation instead, the loop is 4 operations shorter per 16 weights.
+/// Same bits as [`dot_half`]: x · 2^112 and w · 2^-112 are both exact, so
+/// each product is the exact x · w rounded once.
+pub fn dot_f16_prescaled(x_scaled: &[f32], w: &[u16]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_f16_prescaled(x_scaled, w);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return dot_f16_prescaled_portable(x_scaled, w);
+}
+
+/// `x · 2^112` for [`dot_f16_prescaled`], when every element stays finite and
+/// exact (|x| < 2^16; a NaN or a larger value gives `None`: use [`dot_half`]).
+pub fn prescale_for_f16(x: &[f32]) -> Option<Vec<f32>> {
+    x.iter().all(|v| v.abs() < 65536.0).then(|| x.iter().map(|v| v * TWO_POW_112).collect())
+}
+
+/// Σ of two Q8_0 rows (quants and per-block scales) in the fixed block order.
+pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_q8(xq, xd, wq, wd);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return dot_q8_portable(xq, xd, wq, wd);
+}
+
+/// 16-bit float bits -> f32: wasm SIMD in the browser, portable elsewhere.
+pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::widen(kind, w, out);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return widen_portable(kind, w, out);
+}
+
+/// Quantizes `x` (a multiple of 32 long) to Q8_0 as ggml's `quantize_row_q8_0`
+/// does: per block, scale d = max|x| / 127 rounded to f16, quants round(x / d).
+/// Activations get this per row, so a row quantizes the same in any batch.
+pub fn quantize_q8(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    assert!(x.len() == q.len() && x.len() == d.len() * Q8_BLOCK);
+    for ((xb, qb), db) in x.chunks_exact(Q8_BLOCK).zip(q.chunks_exact_mut(Q8_BLOCK)).zip(d.iter_mut()) {
+        let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = amax / 127.0;
+        let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+        for (qv, &v) in qb.iter_mut().zip(xb) {
+            *qv = (v * inv).round() as i8; // `as` saturates (and NaN -> 0): never out of range
+        }
+        *db = half::f16::from_f32(scale).to_f32();
+    }
+}

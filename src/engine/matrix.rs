@@ -1,0 +1,181 @@
+//! A weight matrix in the form it is multiplied in, and `x · Wᵀ` for any
+//! number of activation rows.
+//!
+//! Every output element is one call of a dot product from [`super::kernels`]
+//! with a fixed reduction order, whether one row (decoding) or many (a prompt)
+//! are multiplied: batching only shares the weights' trip through the cache,
+//! never changes a row's sums. So a position's logits are the same bits in
+//! any batch ("one prompt, one answer").
+
+use std::borrow::Cow;
+
+use candle_core::quantized::{GgmlDType, QTensor};
+
+use super::error::{EngineError, Result};
+use super::kernels::{self, Half, Q8_BLOCK};
+
+/// (rows, cols) = (outputs, inputs), like nn.Linear's weight.
+pub struct Matrix {
+    pub rows: usize,
+    pub cols: usize,
+    data: Data,
+}
+
+enum Data {
+    F32(Vec<f32>),
+    /// f16 or bf16 bits, widened exactly inside the dot product.
+    Half(Half, Vec<u16>),
+    /// ggml Q8_0: 32 quants per block with one scale; activations are
+    /// quantized the same way per row (as llama.cpp does), integer sums.
+    Q8 { q: Vec<i8>, d: Vec<f32> },
+    /// Other ggml blocks as the file stores them (Q4_0, Q4_1, K-quants...):
+    /// a few rows at a time dequantized by candle, then f32 dot products.
+    Blocks { dtype: GgmlDType, bytes: Vec<u8> },
+}
+
+/// Weight rows multiplied against every activation row before the next rows:
+/// they stay in the CPU cache meanwhile (the prompt's rows are re-read instead,
+/// which are far fewer bytes than the weights).
+const TILE: usize = 16;
+
+impl Matrix {
+    pub fn f32(rows: usize, cols: usize, w: Vec<f32>) -> Self {
+        Self { rows, cols, data: Data::F32(w) }
+    }
+
+    pub fn half(kind: Half, rows: usize, cols: usize, bits: Vec<u16>) -> Self {
+        Self { rows, cols, data: Data::Half(kind, bits) }
+    }
+
+    /// Quantizes f32 weights to Q8_0 (ggml's `quantize_row_q8_0`, row by row).
+    pub fn q8_from_f32(rows: usize, cols: usize, w: &[f32], name: &str) -> Result<Self> {
+        check_blocks(cols, Q8_BLOCK, name)?;
+        let mut q = vec![0i8; w.len()];
+        let mut d = vec![0f32; w.len() / Q8_BLOCK];
+        kernels::quantize_q8(w, &mut q, &mut d);
+        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
+    }
+
+    /// Takes a GGUF tensor's blocks as they are (Q8_0 split into quants and scales).
+    pub fn from_blocks(q: &QTensor, name: &str) -> Result<Self> {
+        let (rows, cols) = q.shape().dims2()?;
+        let dtype = q.dtype();
+        check_blocks(cols, dtype.block_size(), name)?;
+        let bytes = q.data()?;
+        if dtype != GgmlDType::Q8_0 {
+            return Ok(Self { rows, cols, data: Data::Blocks { dtype, bytes: bytes.into_owned() } });
+        }
+        // ggml's block_q8_0: an f16 scale, then 32 quants.
+        let blocks = bytes.chunks_exact(2 + Q8_BLOCK);
+        let d = blocks.clone().map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+        let q = blocks.flat_map(|b| b[2..].iter().map(|&v| v as i8)).collect();
+        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
+    }
+
+    /// Bytes the weights take in memory.
+    pub fn bytes(&self) -> usize {
+        match &self.data {
+            Data::F32(w) => w.len() * 4,
+            Data::Half(_, w) => w.len() * 2,
+            Data::Q8 { q, d } => q.len() + d.len() * 4,
+            Data::Blocks { bytes, .. } => bytes.len(),
+        }
+    }
+
+    /// How the weights are held ("F32", "F16", "BF16", "Q8_0", "Q4_1", ...).
+    pub fn kind(&self) -> String {
+        match &self.data {
+            Data::F32(_) => "F32".into(),
+            Data::Half(Half::F16, _) => "F16".into(),
+            Data::Half(Half::Bf16, _) => "BF16".into(),
+            Data::Q8 { .. } => "Q8_0".into(),
+            Data::Blocks { dtype, .. } => format!("{dtype:?}"),
+        }
+    }
+
+    /// Row `i` as f32 (an embedding lookup).
+    pub fn row(&self, i: usize, out: &mut [f32]) -> Result<()> {
+        let k = self.cols;
+        match &self.data {
+            Data::F32(w) => out.copy_from_slice(&w[i * k..][..k]),
+            Data::Half(kind, w) => kernels::widen(*kind, &w[i * k..][..k], out),
+            Data::Q8 { q, d } => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = q[i * k + j] as f32 * d[(i * k + j) / Q8_BLOCK];
+                }
+            }
+            Data::Blocks { dtype, bytes } => out.copy_from_slice(&dequantize_rows(*dtype, bytes, k, i..i + 1)?),
+        }
+        Ok(())
+    }
+
+    /// `x · Wᵀ` for `x` = m rows of `cols` values: m rows of `rows` values.
+    pub fn matmul(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let (n, k) = (self.rows, self.cols);
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        let xr = |r: usize| &x[r * k..][..k];
+        match &self.data {
+            Data::F32(w) => tiles(m, n, &mut out, |r, j| kernels::dot_f32(xr(r), &w[j * k..][..k])),
+            Data::Half(Half::Bf16, w) => tiles(m, n, &mut out, |r, j| kernels::dot_half(Half::Bf16, xr(r), &w[j * k..][..k])),
+            Data::Half(Half::F16, w) => {
+                // Same bits either way (kernels::dot_f16_prescaled); scaling once per row is faster.
+                let scaled: Vec<Option<Vec<f32>>> = (0..m).map(|r| kernels::prescale_for_f16(xr(r))).collect();
+                tiles(m, n, &mut out, |r, j| match &scaled[r] {
+                    Some(s) => kernels::dot_f16_prescaled(s, &w[j * k..][..k]),
+                    None => kernels::dot_half(Half::F16, xr(r), &w[j * k..][..k]),
+                })
+            }
+            Data::Q8 { q, d } => {
+                let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
+                kernels::quantize_q8(x, &mut xq, &mut xd);
+                let kb = k / Q8_BLOCK;
+                tiles(m, n, &mut out, |r, j| {
+                    kernels::dot_q8(&xq[r * k..][..k], &xd[r * kb..][..kb], &q[j * k..][..k], &d[j * kb..][..kb])
+                })
+            }
+            Data::Blocks { dtype, bytes } => {
+                for j0 in (0..n).step_by(TILE) {
+                    let j1 = (j0 + TILE).min(n);
+                    let w = dequantize_rows(*dtype, bytes, k, j0..j1)?;
+                    for r in 0..m {
+                        for j in j0..j1 {
+                            out[r * n + j] = kernels::dot_f32(xr(r), &w[(j - j0) * k..][..k]);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// out[r][j] = f(r, j) for every activation row r and weight row j,
+/// weight rows in tiles of [`TILE`].
+fn tiles(m: usize, n: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32) {
+    for j0 in (0..n).step_by(TILE) {
+        for r in 0..m {
+            for j in j0..(j0 + TILE).min(n) {
+                out[r * n + j] = f(r, j);
+            }
+        }
+    }
+}
+
+fn check_blocks(cols: usize, block: usize, name: &str) -> Result<()> {
+    match cols % block {
+        0 => Ok(()),
+        _ => Err(EngineError::BadTensor { name: name.into(), detail: format!("rows of {cols} values do not split into blocks of {block}") }),
+    }
+}
+
+/// Rows `rows` of a matrix of ggml blocks, `cols` wide, as f32.
+fn dequantize_rows(dtype: GgmlDType, bytes: &[u8], cols: usize, rows: std::ops::Range<usize>) -> Result<Vec<f32>> {
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let part = &bytes[rows.start * row_bytes..rows.end * row_bytes];
+    let values = dtype.from_data(Cow::Borrowed(part)).dequantize(rows.len() * cols)?;
+    match values {
+        candle_core::CpuStorage::F32(v) => Ok(v),
+        _ => Err(EngineError::BadTensor { name: format!("{dtype:?} blocks"), detail: "did not dequantize to f32".into() }),
+    }
+}

@@ -1,0 +1,251 @@
+//! Checks of the engine's kernels and of batch invariance ("one prompt, one
+//! answer"), shared by tests/kernels.rs (native: the portable kernels) and
+//! tests/web_kernel.rs (in Chromium: the wasm SIMD kernels).
+
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use three_answers::engine::kernels::{self, Half};
+use three_answers::engine::matrix::Matrix;
+use three_answers::engine::model::Model;
+use three_answers::engine::Precision;
+
+/// A small deterministic generator (no `rand` in the browser test).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// Uniform in [-1, 1).
+    pub fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
+        (0..n).map(|_| self.next() * scale).collect()
+    }
+}
+
+fn f64_dot(x: &[f32], w: &[f32]) -> f64 {
+    x.iter().zip(w).map(|(&a, &b)| a as f64 * b as f64).sum()
+}
+
+/// Every finite f16 and bf16 widens bit for bit as the `half` crate converts it.
+pub fn every_finite_16_bit_float_widens_exactly() {
+    for (kind, reference) in [
+        (Half::F16, (|b| half::f16::from_bits(b).to_f32()) as fn(u16) -> f32),
+        (Half::Bf16, |b| half::bf16::from_bits(b).to_f32()),
+    ] {
+        let bits: Vec<u16> = (0..=u16::MAX).filter(|&b| reference(b).is_finite()).collect();
+        assert_eq!(bits.len(), match kind { Half::F16 => 65536 - 2048, Half::Bf16 => 65536 - 256 });
+        let mut out = vec![0f32; bits.len()];
+        kernels::widen(kind, &bits, &mut out); // SIMD (where built) for all but the last few
+        for (&b, &f) in bits.iter().zip(&out) {
+            assert_eq!(f.to_bits(), reference(b).to_bits(), "{kind:?} bits {b:#06x}");
+        }
+    }
+}
+
+/// Each dot product (SIMD where built) gives the portable version's bits, and
+/// is close to an f64 reference. Natively `dot_*` is the portable version;
+/// in Chromium this is what makes wasm and native compute the same logits.
+pub fn dot_products_equal_the_portable_order_bit_for_bit() {
+    let mut rng = Lcg(7);
+    for k in [16, 17, 64, 576, 577, 1536] {
+        let x = rng.vec(k, 3.0);
+        let wf = rng.vec(k, 0.1);
+        let (f, p) = (kernels::dot_f32(&x, &wf), kernels::dot_f32_portable(&x, &wf));
+        assert_eq!(f.to_bits(), p.to_bits(), "f32 k={k}: {f} vs {p}");
+        assert!((f as f64 - f64_dot(&x, &wf)).abs() < 1e-4, "f32 k={k}");
+        for kind in [Half::F16, Half::Bf16] {
+            let bits: Vec<u16> = wf.iter().map(|&v| match kind {
+                Half::F16 => half::f16::from_f32(v).to_bits(),
+                Half::Bf16 => half::bf16::from_f32(v).to_bits(),
+            }).collect();
+            let (f, p) = (kernels::dot_half(kind, &x, &bits), kernels::dot_half_portable(kind, &x, &bits));
+            assert_eq!(f.to_bits(), p.to_bits(), "{kind:?} k={k}: {f} vs {p}");
+            let mut wide = vec![0f32; k];
+            kernels::widen_portable(kind, &bits, &mut wide);
+            assert_eq!(f.to_bits(), kernels::dot_f32_portable(&x, &wide).to_bits(), "{kind:?} = f32 of the widened weights");
+        }
+        if k % 32 == 0 {
+            let (mut xq, mut xd, mut wq, mut wd) = (vec![0i8; k], vec![0f32; k / 32], vec![0i8; k], vec![0f32; k / 32]);
+            kernels::quantize_q8(&x, &mut xq, &mut xd);
+            kernels::quantize_q8(&wf, &mut wq, &mut wd);
+            let (f, p) = (kernels::dot_q8(&xq, &xd, &wq, &wd), kernels::dot_q8_portable(&xq, &xd, &wq, &wd));
+            assert_eq!(f.to_bits(), p.to_bits(), "q8 k={k}: {f} vs {p}");
+            assert!((f as f64 - f64_dot(&x, &wf)).abs() < 0.02 * (k as f64).sqrt(), "q8 k={k}: {f} vs {}", f64_dot(&x, &wf));
+        }
+    }
+}
+
+/// Activations are quantized exactly as ggml (candle's Q8_0 blocks) does it.
+pub fn q8_quantization_equals_ggml_blocks() {
+    let mut rng = Lcg(11);
+    let x = rng.vec(576, 5.0);
+    let ours = Matrix::q8_from_f32(1, 576, &x, "x").unwrap();
+    let ggml = QTensor::quantize(&Tensor::from_vec(x.clone(), (1, 576), &Device::Cpu).unwrap(), GgmlDType::Q8_0).unwrap();
+    let theirs = Matrix::from_blocks(&ggml, "x").unwrap();
+    let (mut a, mut b) = (vec![0f32; 576], vec![0f32; 576]);
+    ours.row(0, &mut a).unwrap();
+    theirs.row(0, &mut b).unwrap();
+    assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+}
+
+/// f16 rows against activations scaled by 2^112: the same sums as `dot_half`,
+/// bit for bit, over every finite f16 (subnormals included) and activations
+/// from subnormal to near 2^16; larger or non-finite activations are not scaled.
+pub fn f16_prescaled_activations_give_the_same_sums_bit_for_bit() {
+    let bits: Vec<u16> = (0..=u16::MAX).filter(|&b| half::f16::from_bits(b).is_finite()).collect();
+    let k = 577; // not a multiple of the SIMD width: the tail is exercised
+    let x: Vec<f32> = (0..k)
+        .map(|i| {
+            let v = ((i * 7919) % 1000) as f32 / 37.0 - 13.0;
+            match i % 5 {
+                0 => v * 1e-40, // f32 subnormals
+                1 => v * 2400.0, // up to ~ 2^15
+                _ => v,
+            }
+        })
+        .collect();
+    let scaled = kernels::prescale_for_f16(&x).expect("every |x| < 2^16");
+    for w in bits.chunks_exact(k) {
+        let (prescaled, plain) = (kernels::dot_f16_prescaled(&scaled, w), kernels::dot_half(Half::F16, &x, w));
+        assert_eq!(prescaled.to_bits(), plain.to_bits(), "{prescaled} vs {plain}");
+    }
+    for v in [65536.0, -70000.0, f32::NAN, f32::INFINITY] {
+        assert!(kernels::prescale_for_f16(&[1.0, v]).is_none(), "{v} must not be scaled");
+    }
+    assert!(kernels::prescale_for_f16(&[65535.99]).is_some());
+}
+
+/// Every matrix form: each row of a batch equals that row multiplied alone,
+/// bit for bit, for batch sizes around the tile size; and the result is
+/// close to an f64 reference.
+pub fn matmul_rows_are_the_same_in_any_batch() {
+    let mut rng = Lcg(3);
+    let (n, k) = (37, 768); // K-quant blocks are 256 wide
+    let w = rng.vec(n * k, 0.1);
+    let wt = Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap();
+    let bits = |f: fn(f32) -> u16| w.iter().map(|&v| f(v)).collect::<Vec<u16>>();
+    let forms: Vec<(&str, Matrix, f64)> = vec![
+        ("f32", Matrix::f32(n, k, w.clone()), 1e-4),
+        ("f16", Matrix::half(Half::F16, n, k, bits(|v| half::f16::from_f32(v).to_bits())), 0.01),
+        ("bf16", Matrix::half(Half::Bf16, n, k, bits(|v| half::bf16::from_f32(v).to_bits())), 0.1),
+        ("q8_0", Matrix::q8_from_f32(n, k, &w, "w").unwrap(), 0.5),
+        ("q4_1", Matrix::from_blocks(&QTensor::quantize(&wt, GgmlDType::Q4_1).unwrap(), "w").unwrap(), 1.0),
+        ("q4k", Matrix::from_blocks(&QTensor::quantize(&wt, GgmlDType::Q4K).unwrap(), "w").unwrap(), 1.0),
+    ];
+    for m in [1usize, 2, 3, 7, 8, 9, 16, 17, 37] {
+        let x = rng.vec(m * k, 2.0);
+        for (name, matrix, tolerance) in &forms {
+            let batch = matrix.matmul(&x).unwrap();
+            for r in 0..m {
+                let alone = matrix.matmul(&x[r * k..][..k]).unwrap();
+                let row = &batch[r * n..][..n];
+                assert!(row.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}: row {r} of {m} differs from the row alone");
+                for j in 0..n {
+                    let reference = f64_dot(&x[r * k..][..k], &w[j * k..][..k]);
+                    assert!((row[j] as f64 - reference).abs() < *tolerance, "{name}: {} vs {reference}", row[j]);
+                }
+            }
+        }
+    }
+}
+
+/// A tiny llama GGUF with random weights (2 blocks, 4 heads, 2 key/value
+/// heads), its matrices stored as `dtype`: enough to run every kernel of the
+/// forward pass where the real model cannot be loaded (the browser test).
+pub fn tiny_llama_gguf(dtype: GgmlDType) -> Vec<u8> {
+    use gguf_file::Value;
+    let (dim, hidden, layers, vocab) = (64usize, 128usize, 2usize, 96usize);
+    let mut rng = Lcg(5);
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut add = |name: String, shape: Vec<usize>, scale: f32, dtype: GgmlDType| {
+        let n = shape.iter().product();
+        let t = Tensor::from_vec(rng.vec(n, scale), shape, &Device::Cpu).unwrap();
+        tensors.push((name, QTensor::quantize(&t, dtype).unwrap()));
+    };
+    add("token_embd.weight".into(), vec![vocab, dim], 1.0, dtype);
+    add("output_norm.weight".into(), vec![dim], 1.0, GgmlDType::F32);
+    for i in 0..layers {
+        for (part, rows, cols) in [("attn_q", dim, dim), ("attn_k", dim / 2, dim), ("attn_v", dim / 2, dim), ("attn_output", dim, dim), ("ffn_gate", hidden, dim), ("ffn_up", hidden, dim), ("ffn_down", dim, hidden)] {
+            add(format!("blk.{i}.{part}.weight"), vec![rows, cols], 0.3, dtype);
+        }
+        add(format!("blk.{i}.attn_norm.weight"), vec![dim], 1.0, GgmlDType::F32);
+        add(format!("blk.{i}.ffn_norm.weight"), vec![dim], 1.0, GgmlDType::F32);
+    }
+    let metadata = [
+        ("general.architecture", Value::String("llama".into())),
+        ("llama.embedding_length", Value::U32(dim as u32)),
+        ("llama.feed_forward_length", Value::U32(hidden as u32)),
+        ("llama.block_count", Value::U32(layers as u32)),
+        ("llama.attention.head_count", Value::U32(4)),
+        ("llama.attention.head_count_kv", Value::U32(2)),
+        ("llama.context_length", Value::U32(256)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ("llama.rope.freq_base", Value::F32(10000.0)),
+    ];
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &md, &ts).unwrap();
+    out.into_inner()
+}
+
+/// The logits of every position of `tokens`, read in pieces of the given sizes
+/// (each piece re-uses the cache the earlier ones filled), as bits.
+pub fn logits_in_pieces(model: &mut Model, tokens: &[u32], pieces: &[usize]) -> Vec<u32> {
+    model.clear_cache();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &len in pieces {
+        let logits = model.forward_all(&tokens[at..at + len]).unwrap();
+        out.extend(logits.iter().map(|v| v.to_bits()));
+        at += len;
+    }
+    assert_eq!(at, tokens.len());
+    out
+}
+
+/// Ways to cut `n` tokens: one batch, one by one, around the tile size, and random cuts.
+pub fn cuts(n: usize, rng: &mut Lcg) -> Vec<Vec<usize>> {
+    let mut ways = vec![vec![n], vec![1; n]];
+    for first in [2, 7, 8, 9, 16, 17] {
+        if first < n {
+            ways.push(vec![first, n - first]);
+        }
+    }
+    let mut random = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let len = (((rng.next() + 1.0) * 6.0) as usize + 1).min(left);
+        random.push(len);
+        left -= len;
+    }
+    ways.push(random);
+    ways
+}
+
+/// The model's logits at every position are the same bits however the
+/// prompt is cut into batches (and so whatever the cache re-used).
+pub fn model_logits_are_the_same_in_any_batch(model: &mut Model, tokens: &[u32], label: &str, seed: u64) {
+    let mut rng = Lcg(seed);
+    let whole = logits_in_pieces(model, tokens, &[tokens.len()]);
+    assert!(whole.iter().all(|&b| f32::from_bits(b).is_finite()));
+    for pieces in cuts(tokens.len(), &mut rng) {
+        let cut = logits_in_pieces(model, tokens, &pieces);
+        let first_diff = whole.iter().zip(&cut).position(|(a, b)| a != b);
+        assert!(first_diff.is_none(), "{label}: pieces {pieces:?} differ from one batch at logit {first_diff:?}");
+    }
+}
+
+/// The tiny model at every precision, every stored form.
+pub fn tiny_model_logits_are_the_same_in_any_batch() {
+    let tokens: Vec<u32> = (0..37).map(|i| (i * 37 + 11) % 96).collect();
+    for dtype in [GgmlDType::F32, GgmlDType::F16, GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0] {
+        let bytes = tiny_llama_gguf(dtype);
+        for precision in Precision::ALL {
+            let mut model = Model::from_gguf(&bytes, precision).unwrap();
+            model_logits_are_the_same_in_any_batch(&mut model, &tokens, &format!("{dtype:?} at {}", precision.name()), 9);
+        }
+    }
+}
