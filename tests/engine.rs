@@ -564,6 +564,42 @@ fn bad_checkpoint_files_say_what_is_wrong() {
     assert!(matches!(e, EngineError::Template(_)), "{e}");
 }
 
+/// A tokenizer.json's own truncation and padding are switched off (one would
+/// cut prompts or panic, the other ask for 10^8 tokens); a tokenizer with more
+/// tokens than the embedding has rows is refused at load.
+#[test]
+fn hostile_tokenizer_settings_are_neutralised_or_refused() {
+    let src = checkpoint_dir();
+    let read = |f: &str| std::fs::read(src.join(f)).unwrap();
+    let (config, tokenizer, tokenizer_config) = (read("config.json"), read("tokenizer.json"), read("tokenizer_config.json"));
+    let mut weights = std::fs::File::open(src.join("model.safetensors")).unwrap();
+    let mut load = |tokenizer: &[u8]| {
+        let files = three_answers::engine::CheckpointFiles {
+            config_json: &config,
+            tokenizer_json: tokenizer,
+            tokenizer_config_json: Some(&tokenizer_config),
+            generation_config_json: None,
+            safetensors: vec![&mut weights as &mut dyn three_answers::engine::ReadSeek],
+        };
+        LanguageModel::load(ModelFiles::Checkpoint(files), Precision::F32)
+    };
+    let prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n";
+    let plain = load(&tokenizer).unwrap().tokenizer.encode(prompt).unwrap();
+    let mut t: Value = serde_json::from_slice(&tokenizer).unwrap();
+    t["truncation"] = serde_json::json!({"direction": "Right", "max_length": 1, "strategy": "LongestFirst", "stride": 5});
+    t["padding"] = serde_json::json!({"strategy": {"Fixed": 100000000u64}, "direction": "Right", "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "<|endoftext|>"});
+    let hostile = load(t.to_string().as_bytes()).unwrap();
+    assert_eq!(hostile.tokenizer.encode(prompt).unwrap(), plain);
+
+    let mut t: Value = serde_json::from_slice(&tokenizer).unwrap();
+    let added = t["added_tokens"].as_array_mut().unwrap();
+    for i in 0..20u32 {
+        added.push(serde_json::json!({"id": 49152 + i, "content": format!("<extra_{i}>"), "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}));
+    }
+    let e = load(t.to_string().as_bytes()).err().expect("more tokens than embedding rows");
+    assert!(e.to_string().contains("embedding has 49152 rows"), "{e}");
+}
+
 #[test]
 fn templates_may_use_loop_controls_like_transformers() {
     // transformers renders chat templates with Jinja's loopcontrols extension.

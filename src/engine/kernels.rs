@@ -119,10 +119,15 @@ pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
     let mut acc = [0f32; 4];
     for ((xb, wb), (&dx, &dw)) in xq.chunks_exact(Q8_BLOCK).zip(wq.chunks_exact(Q8_BLOCK)).zip(xd.iter().zip(wd)) {
-        let mut isum = [0i32; 4];
-        for (i, (&a, &b)) in xb.iter().zip(wb).enumerate() {
-            isum[(i % 8) / 2] += a as i32 * b as i32;
+        // Integer sums are exact in any order: written 8 lanes wide so the
+        // compiler vectorises them, then paired into the 4 lanes of the order.
+        let mut p = [0i32; 8];
+        for (xg, wg) in xb.chunks_exact(8).zip(wb.chunks_exact(8)) {
+            for l in 0..8 {
+                p[l] += xg[l] as i32 * wg[l] as i32;
+            }
         }
+        let isum = [p[0] + p[1], p[2] + p[3], p[4] + p[5], p[6] + p[7]];
         let d = dx * dw;
         for j in 0..4 {
             acc[j] = acc[j] + isum[j] as f32 * d;
@@ -248,6 +253,31 @@ mod simd {
         (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
     }
 
+    /// [`dot_q8`] for four activation rows against one weight row: each
+    /// weight block is loaded and widened once for the four (a prompt's
+    /// speed), each row's sums are exactly `dot_q8`'s.
+    pub fn dot_q8_x4(xq: [&[i8]; 4], xd: [&[f32]; 4], wq: &[i8], wd: &[f32]) -> [f32; 4] {
+        for r in 0..4 {
+            assert!(xq[r].len() == wq.len() && xd[r].len() == wd.len() && wq.len() == wd.len() * Q8_BLOCK);
+        }
+        let mut acc = [f32x4_splat(0.0); 4];
+        let wp = wq.as_ptr();
+        for b in 0..wd.len() {
+            // SAFETY: block b lies within every row (length checks above).
+            unsafe {
+                let wb = wp.add(b * Q8_BLOCK);
+                let w = [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(wb.add(o)));
+                for r in 0..4 {
+                    let xb = xq[r].as_ptr().add(b * Q8_BLOCK);
+                    let part = |i: usize| i32x4_dot_i16x8(i16x8_load_extend_i8x8(xb.add(8 * i)), w[i]);
+                    let isum = i32x4_add(i32x4_add(i32x4_add(part(0), part(1)), part(2)), part(3));
+                    acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(xd[r][b] * wd[b])));
+                }
+            }
+        }
+        acc.map(|a| (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a)) + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a)))
+    }
+
     pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
         assert_eq!(w.len(), out.len());
         let n8 = w.len() / 8 * 8;
@@ -307,6 +337,15 @@ pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     return simd::dot_q8(xq, xd, wq, wd);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return dot_q8_portable(xq, xd, wq, wd);
+}
+
+/// [`dot_q8`] of four activation rows with one weight row, the same bits as
+/// four calls (the SIMD version shares each weight block's loads).
+pub fn dot_q8_x4(xq: [&[i8]; 4], xd: [&[f32]; 4], wq: &[i8], wd: &[f32]) -> [f32; 4] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_q8_x4(xq, xd, wq, wd);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return [0, 1, 2, 3].map(|r| dot_q8_portable(xq[r], xd[r], wq, wd));
 }
 
 /// 16-bit float bits -> f32: wasm SIMD in the browser, portable elsewhere.

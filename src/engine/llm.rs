@@ -66,7 +66,7 @@ impl LanguageModel {
                     return Err(EngineError::MissingFile("model.safetensors".into()));
                 }
                 let model = Model::from_safetensors(f.config_json, f.safetensors, precision)?;
-                Ok(Self::assemble(model, tokenizer, template, eos_ids, precision))
+                Self::assemble(model, tokenizer, template, eos_ids, precision)
             }
         }
     }
@@ -87,11 +87,18 @@ impl LanguageModel {
         };
         let eos_ids = eos.map(|e| vec![e.0]).unwrap_or_default();
         let model = Model::from_gguf_reader(&ct, reader, precision)?;
-        Ok(Self::assemble(model, tokenizer, template, eos_ids, precision))
+        Self::assemble(model, tokenizer, template, eos_ids, precision)
     }
 
     /// Joins the parts and settles the stop ids.
-    fn assemble(model: Model, tokenizer: TextTokenizer, template: Option<ChatTemplate>, mut eos_ids: Vec<u32>, precision: Precision) -> Self {
+    fn assemble(model: Model, tokenizer: TextTokenizer, template: Option<ChatTemplate>, mut eos_ids: Vec<u32>, precision: Precision) -> Result<Self> {
+        // Checked at load, not at the first token that falls outside the embedding.
+        if tokenizer.vocab_size() > model.config.vocab_size {
+            return Err(EngineError::BadConfig {
+                file: "the tokenizer".into(),
+                detail: format!("it has {} tokens but the model's embedding has {} rows", tokenizer.vocab_size(), model.config.vocab_size),
+            });
+        }
         if let Some(t) = &template {
             for marker in END_OF_TURN_MARKERS {
                 if t.source().contains(marker) {
@@ -104,7 +111,7 @@ impl LanguageModel {
         }
         eos_ids.sort_unstable();
         eos_ids.dedup();
-        Self { model, tokenizer, template, eos_ids, precision, cached: vec![] }
+        Ok(Self { model, tokenizer, template, eos_ids, precision, cached: vec![] })
     }
 
     pub fn config(&self) -> &super::model::Config {
@@ -266,6 +273,13 @@ pub fn shards_from_index(bytes: &[u8]) -> Result<Vec<String>> {
         detail: "no weight_map".into(),
     })?;
     let mut files: Vec<String> = map.values().filter_map(|f| f.as_str()).map(String::from).collect();
+    // Shards sit next to the index: a path would let a file name reach elsewhere.
+    if let Some(bad) = files.iter().find(|f| f.is_empty() || f.contains(['/', '\\']) || f.contains("..")) {
+        return Err(EngineError::BadConfig {
+            file: "model.safetensors.index.json".into(),
+            detail: format!("shard name \"{bad}\" is not a plain file name in the model's folder"),
+        });
+    }
     files.sort();
     files.dedup();
     Ok(files)

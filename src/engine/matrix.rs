@@ -130,9 +130,25 @@ impl Matrix {
                 let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
                 kernels::quantize_q8(x, &mut xq, &mut xd);
                 let kb = k / Q8_BLOCK;
-                tiles(m, n, &mut out, |r, j| {
-                    kernels::dot_q8(&xq[r * k..][..k], &xd[r * kb..][..kb], &q[j * k..][..k], &d[j * kb..][..kb])
-                })
+                let (xq_row, xd_row) = (|r: usize| &xq[r * k..][..k], |r: usize| &xd[r * kb..][..kb]);
+                for j0 in (0..n).step_by(TILE) {
+                    let mut r = 0;
+                    while r < m {
+                        for j in j0..(j0 + TILE).min(n) {
+                            let (wq, wd) = (&q[j * k..][..k], &d[j * kb..][..kb]);
+                            if r + 4 <= m {
+                                let rows = [r, r + 1, r + 2, r + 3];
+                                let sums = kernels::dot_q8_x4(rows.map(xq_row), rows.map(xd_row), wq, wd);
+                                for (i, s) in sums.into_iter().enumerate() {
+                                    out[(r + i) * n + j] = s;
+                                }
+                            } else {
+                                out[r * n + j] = kernels::dot_q8(xq_row(r), xd_row(r), wq, wd);
+                            }
+                        }
+                        r += if r + 4 <= m { 4 } else { 1 };
+                    }
+                }
             }
             Data::Blocks { dtype, bytes } => {
                 for j0 in (0..n).step_by(TILE) {

@@ -13,6 +13,7 @@
 //! - [`error`]: the one error type.
 
 pub mod error;
+pub mod file_checks;
 pub mod kernels;
 pub mod matrix;
 pub mod generate;

@@ -18,9 +18,10 @@
 use candle_core::quantized::gguf_file;
 
 use super::error::{EngineError, Result};
+use super::file_checks::check_size;
 use super::kernels;
 use super::matrix::Matrix;
-use super::weights::{config_from_gguf, config_from_json, read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
+use super::weights::{config_from_gguf, config_from_json, gguf_bytes_per_weight, read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
 
 /// The shape of a llama model: what `config.json` or the GGUF metadata says.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -43,8 +44,14 @@ impl Config {
 
     pub(crate) fn check(&self, file: &str) -> Result<()> {
         let bad = |detail: String| Err(EngineError::BadConfig { file: file.into(), detail });
-        if self.dim == 0 || self.n_layers == 0 || self.n_heads == 0 || self.n_kv_heads == 0 {
+        if [self.dim, self.hidden_dim, self.n_layers, self.n_heads, self.n_kv_heads, self.vocab_size, self.context_length].contains(&0) {
             return bad("a dimension is zero".into());
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(format!("rms_norm_eps is {}: it must be a positive number", self.rms_norm_eps));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(format!("the RoPE base (rope_theta) is {}: it must be a positive number", self.rope_theta));
         }
         if self.dim % self.n_heads != 0 || self.n_heads % self.n_kv_heads != 0 {
             return bad(format!(
@@ -97,6 +104,7 @@ impl Model {
     /// Loads the tensors of a GGUF file whose header was read already.
     pub fn from_gguf_reader(content: &gguf_file::Content, reader: &mut dyn ReadSeek, precision: Precision) -> Result<Self> {
         let config = config_from_gguf(content)?;
+        check_size(&config, precision, gguf_bytes_per_weight(content), "the GGUF file")?;
         Self::from_weights(config, WeightSource::Gguf { content, reader }, precision)
     }
 
@@ -106,6 +114,7 @@ impl Model {
     pub fn from_safetensors(config_json: &[u8], shards: Vec<&mut dyn ReadSeek>, precision: Precision) -> Result<Self> {
         let config = config_from_json(config_json)?;
         let source = safetensors_source(&config, shards)?;
+        check_size(&config, precision, source.bytes_per_weight(), "config.json")?;
         Self::from_weights(config, source, precision)
     }
 
@@ -124,6 +133,11 @@ impl Model {
             true => Some(matrix(&mut w, "output.weight", &[c.vocab_size, dim])?),
             false => None,
         };
+        // A layer count must be backed by tensors before anything is sized by it.
+        let last = format!("blk.{}.attn_q.weight", c.n_layers - 1);
+        if !w.contains(&last) {
+            return Err(EngineError::BadTensor { name: last, detail: format!("missing: the model declares {} layers", c.n_layers) });
+        }
         let mut blocks = Vec::with_capacity(c.n_layers);
         for i in 0..c.n_layers {
             let name = |suffix: &str| format!("blk.{i}.{suffix}");

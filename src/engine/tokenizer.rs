@@ -32,7 +32,12 @@ fn tok_err(e: impl std::fmt::Display) -> EngineError {
 impl TextTokenizer {
     /// From a Hugging Face `tokenizer.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        let inner = Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json: {e}")))?;
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json: {e}")))?;
+        // A file's truncation would silently cut prompts (or panic when its
+        // stride is not below max_length) and its padding could ask for 10^8
+        // tokens: the engine checks prompt lengths itself, so both go.
+        inner.with_truncation(None).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json: {e}")))?;
+        inner.with_padding(None);
         Ok(Self { inner })
     }
 

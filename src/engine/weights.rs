@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 use super::error::{EngineError, Result};
 use super::kernels::Half;
 use super::matrix::Matrix;
+use super::file_checks::{check_gguf_alignment, check_gguf_tensors, MAX_CONTEXT};
 use super::model::Config;
 
 /// How the weights are held in memory and multiplied.
@@ -169,6 +170,18 @@ fn read_into<T: candle_core::WithDType + Default>(reader: &mut dyn ReadSeek, cou
 }
 
 impl WeightSource<'_> {
+    /// The bytes per value a checkpoint's files store, on average (2 for bf16).
+    pub(crate) fn bytes_per_weight(&self) -> f64 {
+        match self {
+            Self::Gguf { content, .. } => gguf_bytes_per_weight(content),
+            Self::Safetensors { shards, .. } => {
+                let values: f64 = shards.iter().flat_map(|s| s.metadata.tensors().into_values()).map(|t| t.shape.iter().map(|&d| d as f64).product::<f64>()).sum();
+                let bytes: f64 = shards.iter().map(|s| s.metadata.data_len() as f64).sum();
+                bytes / values.max(1.0)
+            }
+        }
+    }
+
     pub(crate) fn contains(&self, name: &str) -> bool {
         match self {
             Self::Gguf { content, .. } => content.tensor_infos.contains_key(name),
@@ -180,8 +193,13 @@ impl WeightSource<'_> {
         let missing = |file: &str| EngineError::BadTensor { name: name.into(), detail: format!("missing from {file}") };
         let t = match self {
             Self::Gguf { content, reader } => {
-                if !content.tensor_infos.contains_key(name) {
-                    return Err(missing("the GGUF file"));
+                match content.tensor_infos.get(name) {
+                    None => return Err(missing("the GGUF file")),
+                    // Checked before reading: the file's bytes are never allocated for a wrong shape.
+                    Some(info) if info.shape.dims() != shape => {
+                        return Err(EngineError::BadTensor { name: name.into(), detail: format!("has shape {:?}, expected {:?}", info.shape.dims(), shape) })
+                    }
+                    Some(_) => {}
                 }
                 let q = content.tensor(reader, name, &Device::Cpu).map_err(|e| EngineError::Corrupt {
                     file: "the GGUF file".into(),
@@ -355,13 +373,26 @@ pub fn read_gguf_header(reader: &mut dyn ReadSeek, file: &str) -> Result<gguf_fi
     if reader.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
         return Err(EngineError::NotGguf { file: file.into() });
     }
+    check_gguf_alignment(reader, file)?;
     reader.seek(std::io::SeekFrom::Start(0)).map_err(|e| corrupt(&e))?;
     let mut reader = reader;
-    gguf_file::Content::read(&mut reader).map_err(|e| match e.to_string() {
+    let content = gguf_file::Content::read(&mut reader).map_err(|e| match e.to_string() {
         // candle's words for a ggml type id it does not know
         m if m.contains("unknown dtype") => EngineError::UnsupportedQuantization { file: file.into(), detail: m },
         _ => corrupt(&e),
-    })
+    })?;
+    let size = reader.seek(std::io::SeekFrom::End(0)).map_err(|e| corrupt(&e))?;
+    check_gguf_tensors(&content, size, file)?;
+    Ok(content)
+}
+
+/// The bytes per value a GGUF file's tensors take, on average (the header was checked).
+pub(crate) fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
+    let (values, bytes) = content.tensor_infos.values().fold((0f64, 0f64), |(v, b), info| {
+        let n = info.shape.elem_count() as f64;
+        (v + n, b + n / info.ggml_dtype.block_size() as f64 * info.ggml_dtype.type_size() as f64)
+    });
+    bytes / values.max(1.0)
 }
 
 pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
@@ -381,8 +412,8 @@ pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
     };
     let float = |key: &str, default: f32| ct.metadata.get(&format!("llama.{key}")).and_then(|v| v.to_f32().ok()).unwrap_or(default);
     let dim = num("embedding_length")?;
-    let vocab_size = match ct.tensor_infos.get("token_embd.weight") {
-        Some(info) => info.shape.dims()[0],
+    let vocab_size = match ct.tensor_infos.get("token_embd.weight").and_then(|info| info.shape.dims().first()) {
+        Some(&rows) => rows,
         None => num("vocab_size")?,
     };
     let config = Config {
@@ -392,7 +423,7 @@ pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
         n_heads: num("attention.head_count")?,
         n_kv_heads: num("attention.head_count_kv").or_else(|_| num("attention.head_count"))?,
         vocab_size,
-        context_length: num("context_length")?,
+        context_length: num("context_length")?.min(MAX_CONTEXT),
         rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5) as f64,
         rope_theta: float("rope.freq_base", 10000.0),
     };
@@ -436,7 +467,7 @@ pub(crate) fn config_from_json(bytes: &[u8]) -> Result<Config> {
         n_heads: hf.num_attention_heads,
         n_kv_heads: hf.num_key_value_heads.unwrap_or(hf.num_attention_heads),
         vocab_size: hf.vocab_size,
-        context_length: hf.max_position_embeddings,
+        context_length: hf.max_position_embeddings.min(MAX_CONTEXT),
         rms_norm_eps: hf.rms_norm_eps,
         rope_theta: hf.rope_theta,
     };

@@ -1,0 +1,211 @@
+//! Checks a model file must pass before anything is allocated for it.
+//!
+//! A link or a dropped file can be hostile. candle's GGUF reader checks each
+//! value against the file, but not: an alignment of 0 (it divides by it),
+//! tensors whose sizes overflow or that share bytes (a 2 MiB file that asks
+//! for 8 GiB), or a model too big for a browser tab. A panic or an allocation
+//! failure kills the worker, so these are checked here first, in words.
+
+use std::io::SeekFrom;
+
+use candle_core::quantized::gguf_file;
+
+use super::error::{EngineError, Result};
+use super::model::Config;
+use super::weights::{Precision, ReadSeek};
+
+/// Weights a model may take in memory: wasm32 addresses 4 GiB in all, and the
+/// KV cache, the tokenizer and the page's own memory need the rest.
+pub const WEIGHT_BUDGET_BYTES: u64 = 3 << 30;
+
+/// The longest context the engine keeps a KV cache for, whatever a file says
+/// (SmolLM2: 8192): a config's 2^30 must not become a table or a cache.
+pub const MAX_CONTEXT: usize = 32_768;
+
+/// The most blocks (layers) a model may declare (SmolLM2-135M has 30).
+pub const MAX_LAYERS: usize = 1024;
+
+fn corrupt(file: &str, detail: String) -> EngineError {
+    EngineError::Corrupt { file: file.into(), detail }
+}
+
+/// Walks a GGUF header's metadata (without keeping it) to check
+/// `general.alignment` before candle's reader divides by it.
+pub fn check_gguf_alignment(reader: &mut dyn ReadSeek, file: &str) -> Result<()> {
+    let io = |e: std::io::Error| corrupt(file, format!("the header is cut short ({e})"));
+    let size = reader.seek(SeekFrom::End(0)).map_err(io)?;
+    reader.seek(SeekFrom::Start(4)).map_err(io)?;
+    let version = read_u32(reader).map_err(io)?;
+    let mut h = Header { reader, file, size, wide: version >= 2 };
+    let _tensors = h.len()?;
+    let kvs = h.len()?;
+    for _ in 0..kvs {
+        // Each entry takes at least 13 bytes, so a huge count ends at the file's end.
+        let key_len = h.len()?;
+        let is_alignment = match key_len {
+            17 => h.bytes(17)? == b"general.alignment",
+            n => h.skip(n).map(|_| false)?,
+        };
+        let kind = read_u32(h.reader).map_err(io)?;
+        if !is_alignment {
+            h.skip_value(kind, 0)?;
+            continue;
+        }
+        let value = match kind {
+            0 | 1 => h.bytes(1)?[0] as u64,                                     // u8, i8
+            2 | 3 => u16::from_le_bytes(h.bytes(2)?.try_into().unwrap()) as u64, // u16, i16
+            4 | 5 => read_u32(h.reader).map_err(io)? as u64,                    // u32, i32
+            _ => return Err(corrupt(file, format!("general.alignment has value type {kind}, not an integer"))),
+        };
+        if value == 0 || !value.is_power_of_two() || value > 1 << 16 {
+            return Err(corrupt(file, format!("general.alignment is {value}: it must be a power of two")));
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+struct Header<'a> {
+    reader: &'a mut dyn ReadSeek,
+    file: &'a str,
+    size: u64,
+    /// GGUF v2+: lengths are u64 (v1: u32).
+    wide: bool,
+}
+
+impl Header<'_> {
+    fn err(&self, detail: String) -> EngineError {
+        corrupt(self.file, detail)
+    }
+
+    fn len(&mut self) -> Result<u64> {
+        let mut b = [0u8; 8];
+        let n = if self.wide { 8 } else { 4 };
+        self.reader.read_exact(&mut b[..n]).map_err(|e| self.err(format!("the header is cut short ({e})")))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; n];
+        self.reader.read_exact(&mut v).map_err(|e| self.err(format!("the header is cut short ({e})")))?;
+        Ok(v)
+    }
+
+    fn skip(&mut self, n: u64) -> Result<()> {
+        let at = self.reader.stream_position().map_err(|e| self.err(e.to_string()))?;
+        match at.checked_add(n) {
+            Some(end) if end <= self.size => self.reader.seek(SeekFrom::Start(end)).map(|_| ()).map_err(|e| self.err(e.to_string())),
+            _ => Err(self.err(format!("a header value of {n} bytes runs past the end of the file"))),
+        }
+    }
+
+    fn skip_value(&mut self, kind: u32, depth: usize) -> Result<()> {
+        match kind {
+            0 | 1 | 7 => self.skip(1),
+            2 | 3 => self.skip(2),
+            4 | 5 | 6 => self.skip(4),
+            10 | 11 | 12 => self.skip(8),
+            8 => {
+                let n = self.len()?;
+                self.skip(n)
+            }
+            9 if depth < 4 => {
+                let inner = read_u32(self.reader).map_err(|e| self.err(e.to_string()))?;
+                let count = self.len()?;
+                match fixed_size(inner) {
+                    Some(size) => self.skip(count.checked_mul(size).ok_or_else(|| self.err(format!("an array of {count} values is too long")))?),
+                    None => (0..count).try_for_each(|_| self.skip_value(inner, depth + 1)),
+                }
+            }
+            9 => Err(self.err("arrays nested too deep".into())),
+            other => Err(self.err(format!("unknown metadata value type {other}"))),
+        }
+    }
+}
+
+fn fixed_size(kind: u32) -> Option<u64> {
+    match kind {
+        0 | 1 | 7 => Some(1),
+        2 | 3 => Some(2),
+        4 | 5 | 6 => Some(4),
+        10 | 11 | 12 => Some(8),
+        _ => None,
+    }
+}
+
+fn read_u32(r: &mut dyn ReadSeek) -> std::io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+/// Every tensor of the table: dimensions that are not zero and whose product
+/// fits, bytes inside the file, no two tensors sharing bytes. Returns the
+/// bytes per value the file stores, on average (for [`check_size`]).
+pub fn check_gguf_tensors(content: &gguf_file::Content, file_size: u64, file: &str) -> Result<f64> {
+    let (mut total_values, mut total_bytes) = (0u64, 0u64);
+    let mut ranges = Vec::with_capacity(content.tensor_infos.len());
+    for (name, info) in &content.tensor_infos {
+        let bad = |detail: String| EngineError::BadTensor { name: name.clone(), detail };
+        let dims = info.shape.dims();
+        if dims.is_empty() || dims.contains(&0) {
+            return Err(bad(format!("has shape {dims:?}: a dimension is missing or zero")));
+        }
+        let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).ok_or_else(|| bad(format!("shape {dims:?} has too many values")))?;
+        let (block, size) = (info.ggml_dtype.block_size() as u64, info.ggml_dtype.type_size() as u64);
+        if count % block != 0 {
+            return Err(bad(format!("{count} values do not fill blocks of {block}")));
+        }
+        let start = content.tensor_data_offset.checked_add(info.offset);
+        let end = start.and_then(|s| (count / block).checked_mul(size).and_then(|b| s.checked_add(b)));
+        match (start, end) {
+            (Some(start), Some(end)) if end <= file_size => {
+                ranges.push((start, end, name));
+                total_values = total_values.saturating_add(count);
+                total_bytes += end - start;
+            }
+            _ => return Err(corrupt(file, format!("tensor {name} lies past the end of the file ({file_size} bytes)"))),
+        }
+    }
+    ranges.sort();
+    for pair in ranges.windows(2) {
+        if pair[1].0 < pair[0].1 {
+            return Err(corrupt(file, format!("tensors {} and {} share bytes", pair[0].2, pair[1].2)));
+        }
+    }
+    Ok(total_bytes as f64 / total_values.max(1) as f64)
+}
+
+/// The model's shape is one this engine can hold: a bounded number of layers
+/// and weights that fit [`WEIGHT_BUDGET_BYTES`] at `precision`, given the
+/// bytes per weight the file stores.
+pub fn check_size(config: &Config, precision: Precision, stored_bytes_per_weight: f64, file: &str) -> Result<()> {
+    if config.n_layers > MAX_LAYERS {
+        return Err(EngineError::BadConfig { file: file.into(), detail: format!("{} layers: at most {MAX_LAYERS} are supported", config.n_layers) });
+    }
+    let c = config;
+    let (dim, hidden, kv) = (c.dim as u64, c.hidden_dim as u64, (c.n_kv_heads * c.head_dim()) as u64);
+    let per_layer = dim * dim * 2 + dim * kv * 2 + dim * hidden * 3;
+    let weights = (c.n_layers as u64).checked_mul(per_layer).and_then(|w| w.checked_add(2 * c.vocab_size as u64 * dim));
+    let q8 = 36.0 / 32.0; // 32 quants + an f32 scale
+    let bytes = match precision {
+        Precision::F32 => 4.0,
+        Precision::F16 => 2.0,
+        Precision::Q8_0 => q8,
+        Precision::Stored => stored_bytes_per_weight,
+        // Quantized blocks may be re-quantized to Q8_0; floats stay as stored.
+        Precision::Auto => stored_bytes_per_weight.max(q8),
+    };
+    match weights.map(|w| w as f64 * bytes) {
+        Some(b) if b <= WEIGHT_BUDGET_BYTES as f64 => Ok(()),
+        b => Err(EngineError::BadConfig {
+            file: file.into(),
+            detail: format!(
+                "this model would take about {:.1} GB at precision {}, more than the {} GB a browser tab can hold: choose a smaller precision (q8_0) or a smaller model",
+                b.unwrap_or(f64::INFINITY) / 1e9,
+                precision.name(),
+                WEIGHT_BUDGET_BYTES >> 30
+            ),
+        }),
+    }
+}
