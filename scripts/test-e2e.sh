@@ -29,7 +29,7 @@ fi
 echo "test-e2e: native CLI reference (--precision f32 --json)" >&2
 CLI_JSON="$OUT/cli-f32.json"
 cargo build --release --quiet --bin three-answers
-for precision in f32 stored; do
+for precision in f32 stored auto; do
   json="$OUT/cli-$precision.json"
   if [[ ! -s "$json" || "$MODEL" -nt "$json" || "$CLI" -nt "$json" ]]; then
     "$CLI" --instruct "$MODEL" --base "$MODEL" --precision "$precision" --json >"$json.tmp"
@@ -89,7 +89,7 @@ MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 [[ -n "$ORIGIN" && -n "$MIRROR_ORIGIN" ]] || { cat "$OUT"/devserver*.log >&2; exit 1; }
 
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
-export E2E_CLI_STORED_JSON="$OUT/cli-stored.json" E2E_CLI_BF16_JSON="$OUT/cli-bf16.json"
+export E2E_CLI_STORED_JSON="$OUT/cli-stored.json" E2E_CLI_BF16_JSON="$OUT/cli-bf16.json" E2E_CLI_AUTO_JSON="$OUT/cli-auto.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
 export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2

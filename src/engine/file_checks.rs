@@ -32,11 +32,10 @@ fn corrupt(file: &str, detail: String) -> EngineError {
 /// Walks a GGUF header's metadata (without keeping it) to check
 /// `general.alignment` before candle's reader divides by it.
 pub fn check_gguf_alignment(reader: &mut dyn ReadSeek, file: &str) -> Result<()> {
-    let io = |e: std::io::Error| corrupt(file, format!("the header is cut short ({e})"));
-    let size = reader.seek(SeekFrom::End(0)).map_err(io)?;
-    reader.seek(SeekFrom::Start(4)).map_err(io)?;
-    let version = read_u32(reader).map_err(io)?;
-    let mut h = Header { reader, file, size, wide: version >= 2 };
+    let size = reader.seek(SeekFrom::End(0)).map_err(|e| corrupt(file, e.to_string()))?;
+    reader.seek(SeekFrom::Start(4)).map_err(|e| corrupt(file, e.to_string()))?;
+    let mut h = Header { reader, file, size, pos: 4, wide: true };
+    h.wide = h.u32()? >= 2; // the version; v1 has 32-bit lengths
     let _tensors = h.len()?;
     let kvs = h.len()?;
     for _ in 0..kvs {
@@ -46,15 +45,15 @@ pub fn check_gguf_alignment(reader: &mut dyn ReadSeek, file: &str) -> Result<()>
             17 => h.bytes(17)? == b"general.alignment",
             n => h.skip(n).map(|_| false)?,
         };
-        let kind = read_u32(h.reader).map_err(io)?;
+        let kind = h.u32()?;
         if !is_alignment {
             h.skip_value(kind, 0)?;
             continue;
         }
         let value = match kind {
             0 | 1 => h.bytes(1)?[0] as u64,                                     // u8, i8
-            2 | 3 => u16::from_le_bytes(h.bytes(2)?.try_into().unwrap()) as u64, // u16, i16
-            4 | 5 => read_u32(h.reader).map_err(io)? as u64,                    // u32, i32
+            2 | 3 => u16::from_le_bytes([h.bytes(1)?[0], h.bytes(1)?[0]]) as u64, // u16, i16
+            4 | 5 => h.u32()? as u64,                                           // u32, i32
             _ => return Err(corrupt(file, format!("general.alignment has value type {kind}, not an integer"))),
         };
         if value == 0 || !value.is_power_of_two() || value > 1 << 16 {
@@ -65,10 +64,14 @@ pub fn check_gguf_alignment(reader: &mut dyn ReadSeek, file: &str) -> Result<()>
     Ok(())
 }
 
+/// A GGUF header being walked. Short skips are read, not sought: in the
+/// browser the reader is a `BufReader` over a Blob, and a seek empties its
+/// buffer (the vocabulary alone is ~100k short strings).
 struct Header<'a> {
     reader: &'a mut dyn ReadSeek,
     file: &'a str,
     size: u64,
+    pos: u64,
     /// GGUF v2+: lengths are u64 (v1: u32).
     wide: bool,
 }
@@ -78,47 +81,62 @@ impl Header<'_> {
         corrupt(self.file, detail)
     }
 
+    fn fill(&mut self, buf: &mut [u8]) -> Result<()> {
+        self.reader.read_exact(buf).map_err(|e| corrupt(self.file, format!("the header is cut short ({e})")))?;
+        self.pos += buf.len() as u64;
+        Ok(())
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
     fn len(&mut self) -> Result<u64> {
         let mut b = [0u8; 8];
         let n = if self.wide { 8 } else { 4 };
-        self.reader.read_exact(&mut b[..n]).map_err(|e| self.err(format!("the header is cut short ({e})")))?;
+        self.fill(&mut b[..n])?;
         Ok(u64::from_le_bytes(b))
     }
 
     fn bytes(&mut self, n: usize) -> Result<Vec<u8>> {
         let mut v = vec![0u8; n];
-        self.reader.read_exact(&mut v).map_err(|e| self.err(format!("the header is cut short ({e})")))?;
+        self.fill(&mut v)?;
         Ok(v)
     }
 
     fn skip(&mut self, n: u64) -> Result<()> {
-        let at = self.reader.stream_position().map_err(|e| self.err(e.to_string()))?;
-        match at.checked_add(n) {
-            Some(end) if end <= self.size => self.reader.seek(SeekFrom::Start(end)).map(|_| ()).map_err(|e| self.err(e.to_string())),
-            _ => Err(self.err(format!("a header value of {n} bytes runs past the end of the file"))),
+        let end = match self.pos.checked_add(n) {
+            Some(end) if end <= self.size => end,
+            _ => return Err(self.err(format!("a header value of {n} bytes runs past the end of the file"))),
+        };
+        if n <= 4096 {
+            let mut scratch = [0u8; 4096];
+            return self.fill(&mut scratch[..n as usize]);
         }
+        self.reader.seek(SeekFrom::Start(end)).map_err(|e| corrupt(self.file, e.to_string()))?;
+        self.pos = end;
+        Ok(())
     }
 
     fn skip_value(&mut self, kind: u32, depth: usize) -> Result<()> {
-        match kind {
-            0 | 1 | 7 => self.skip(1),
-            2 | 3 => self.skip(2),
-            4 | 5 | 6 => self.skip(4),
-            10 | 11 | 12 => self.skip(8),
-            8 => {
+        match (kind, fixed_size(kind)) {
+            (_, Some(size)) => self.skip(size),
+            (8, _) => {
                 let n = self.len()?;
                 self.skip(n)
             }
-            9 if depth < 4 => {
-                let inner = read_u32(self.reader).map_err(|e| self.err(e.to_string()))?;
+            (9, _) if depth < 4 => {
+                let inner = self.u32()?;
                 let count = self.len()?;
                 match fixed_size(inner) {
                     Some(size) => self.skip(count.checked_mul(size).ok_or_else(|| self.err(format!("an array of {count} values is too long")))?),
                     None => (0..count).try_for_each(|_| self.skip_value(inner, depth + 1)),
                 }
             }
-            9 => Err(self.err("arrays nested too deep".into())),
-            other => Err(self.err(format!("unknown metadata value type {other}"))),
+            (9, _) => Err(self.err("arrays nested too deep".into())),
+            (other, _) => Err(self.err(format!("unknown metadata value type {other}"))),
         }
     }
 }
@@ -131,12 +149,6 @@ fn fixed_size(kind: u32) -> Option<u64> {
         10 | 11 | 12 => Some(8),
         _ => None,
     }
-}
-
-fn read_u32(r: &mut dyn ReadSeek) -> std::io::Result<u32> {
-    let mut b = [0u8; 4];
-    r.read_exact(&mut b)?;
-    Ok(u32::from_le_bytes(b))
 }
 
 /// Every tensor of the table: dimensions that are not zero and whose product
