@@ -116,7 +116,16 @@ impl Matrix {
         let mut out = vec![0f32; m * n];
         let xr = |r: usize| &x[r * k..][..k];
         match &self.data {
-            Data::F32(w) => tiles(m, n, &mut out, |r, j| kernels::dot_f32(xr(r), &w[j * k..][..k])),
+            Data::F32(w) => f32_rows(x, k, m, n, &mut out, |j0, j1| Ok(Cow::Borrowed(&w[j0 * k..j1 * k])))?,
+            // A prompt: each tile of weight rows widened once for all rows. Same
+            // bits as `dot_half` (widening is exact, the order is the same).
+            // A prompt: each tile of weight rows widened once for all rows. Same
+            // bits as `dot_half` (widening is exact, the order is the same).
+            Data::Half(kind, w) if m > 1 => f32_rows(x, k, m, n, &mut out, |j0, j1| {
+                let mut wide = vec![0f32; (j1 - j0) * k];
+                kernels::widen(*kind, &w[j0 * k..j1 * k], &mut wide);
+                Ok(Cow::Owned(wide))
+            })?,
             Data::Half(Half::Bf16, w) => tiles(m, n, &mut out, |r, j| kernels::dot_half(Half::Bf16, xr(r), &w[j * k..][..k])),
             Data::Half(Half::F16, w) => {
                 // Same bits either way (kernels::dot_f16_prescaled); scaling once per row is faster.
@@ -150,20 +159,34 @@ impl Matrix {
                     }
                 }
             }
-            Data::Blocks { dtype, bytes } => {
-                for j0 in (0..n).step_by(TILE) {
-                    let j1 = (j0 + TILE).min(n);
-                    let w = dequantize_rows(*dtype, bytes, k, j0..j1)?;
-                    for r in 0..m {
-                        for j in j0..j1 {
-                            out[r * n + j] = kernels::dot_f32(xr(r), &w[(j - j0) * k..][..k]);
-                        }
-                    }
-                }
-            }
+            Data::Blocks { dtype, bytes } => f32_rows(x, k, m, n, &mut out, |j0, j1| dequantize_rows(*dtype, bytes, k, j0..j1).map(Cow::Owned))?,
         }
         Ok(out)
     }
+}
+
+/// `x · Wᵀ` with f32 weight rows, a tile at a time from `tile(j0, j1)` (the
+/// rows as stored, widened or dequantized), two activation rows per weight
+/// load where there are two (`dot_f32_x2`: the same bits as `dot_f32`).
+fn f32_rows<'w>(x: &[f32], k: usize, m: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize) -> Result<Cow<'w, [f32]>>) -> Result<()> {
+    for j0 in (0..n).step_by(TILE) {
+        let j1 = (j0 + TILE).min(n);
+        let w = tile(j0, j1)?;
+        let mut r = 0;
+        while r < m {
+            for j in j0..j1 {
+                let wj = &w[(j - j0) * k..][..k];
+                if r + 1 < m {
+                    let [a, b] = kernels::dot_f32_x2(&x[r * k..][..k], &x[(r + 1) * k..][..k], wj);
+                    (out[r * n + j], out[(r + 1) * n + j]) = (a, b);
+                } else {
+                    out[r * n + j] = kernels::dot_f32(&x[r * k..][..k], wj);
+                }
+            }
+            r += 2;
+        }
+    }
+    Ok(())
 }
 
 /// out[r][j] = f(r, j) for every activation row r and weight row j,

@@ -344,9 +344,7 @@ fn attention(q: &[f32], keys: &[f32], values: &[f32], pos: usize, (nh, nkv, hd):
             }
             softmax(&mut scores[..seen]);
             for (j, &a) in scores[..seen].iter().enumerate() {
-                for (o, v) in oh.iter_mut().zip(&values[at(j)..][..hd]) {
-                    *o = *o + a * v;
-                }
+                kernels::axpy(a, &values[at(j)..][..hd], oh);
             }
         }
     }

@@ -52,6 +52,10 @@ pub fn dot_products_equal_the_portable_order_bit_for_bit() {
     for k in [16, 17, 64, 576, 577, 1536] {
         let x = rng.vec(k, 3.0);
         let wf = rng.vec(k, 0.1);
+        let (mut o1, mut o2) = (wf.clone(), wf.clone());
+        kernels::axpy(0.37, &x, &mut o1);
+        kernels::axpy_portable(0.37, &x, &mut o2);
+        assert!(o1.iter().zip(&o2).all(|(a, b)| a.to_bits() == b.to_bits()), "axpy k={k}");
         let (f, p) = (kernels::dot_f32(&x, &wf), kernels::dot_f32_portable(&x, &wf));
         assert_eq!(f.to_bits(), p.to_bits(), "f32 k={k}: {f} vs {p}");
         assert!((f as f64 - f64_dot(&x, &wf)).abs() < 1e-4, "f32 k={k}");
