@@ -278,7 +278,14 @@ fn logits_are_the_same_in_any_batch_at_every_precision() {
 
 #[test]
 fn chat_turn_two_reuses_the_kv_cache_and_equals_a_fresh_run() {
-    let mut model = load_gguf(Precision::F32);
+    // f32, and the default precision (Q8_0 kernels) where the cache's pieces once changed answers.
+    for precision in [Precision::F32, Precision::Auto] {
+        chat_turn_two_equals_a_fresh_run(precision);
+    }
+}
+
+fn chat_turn_two_equals_a_fresh_run(precision: Precision) {
+    let mut model = load_gguf(precision);
     let mut chat = Conversation::new(Some("You are a concise geography tutor.".into()));
     chat.turns.push(Message::user("What is the capital of Italy?"));
     let g1 = model.generate(&chat.prompt(&model).unwrap(), SamplingSettings::greedy(30)).unwrap();

@@ -57,3 +57,28 @@ test('default precision: the first chat answer equals the instruct answer for ev
     }
   }
 });
+
+test('default precision: a chat rebuilt after Reset gives the same follow-up answer as the first time', { timeout: 600_000 }, async () => {
+  const chatAnswers = () => page.locator('#panel-chat [data-testid=answer]').count();
+  async function chatWithFollowUp() {
+    await page.locator('[data-testid=question]').fill(QUESTIONS[0]);
+    await page.locator('[data-testid=ask]').click();
+    for (const root of ['#panel-instruct', '#panel-chat', '#panel-foundation']) await waitDone(root);
+    await page.locator('#tab-chat').click();
+    await page.locator('[data-testid=follow-up]').fill('And what is a famous landmark there?');
+    await page.locator('[data-testid=send-follow-up]').click();
+    await page.waitForFunction(() => document.querySelectorAll('#panel-chat [data-testid=answer]').length === 2, null, { timeout: 60_000 });
+    await waitDone('#panel-chat');
+    return ids('#panel-chat');
+  }
+  // Turn by turn: the follow-up re-uses the cache of turn 1's prompt and answer.
+  const first = await chatWithFollowUp();
+  // After Reset the same conversation is built again; the worker's cache now
+  // holds the previous follow-up, so the positions are read in other pieces.
+  await page.locator('[data-testid=reset-chat]').click();
+  assert.equal(await chatAnswers(), 0, 'Reset empties the chat');
+  const again = await chatWithFollowUp();
+  console.log(`follow-up: ${first.length} ids, again ${again.length} ids`);
+  assert.ok(first.length > 0);
+  assert.deepEqual(again, first, 'the same conversation gives the same follow-up answer');
+});
