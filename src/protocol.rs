@@ -179,6 +179,11 @@ impl FromWorker {
 pub fn parse_spec(spec: &str) -> Result<(String, Option<String>), String> {
     let spec = spec.trim().trim_matches('/');
     let parts: Vec<&str> = spec.split('/').collect();
+    // A link must not reach another repo or path of the hub: no dot segments,
+    // no query, fragment, escapes or backslashes smuggled into a name.
+    if let Some(bad) = parts.iter().find(|p| bad_segment(p)) {
+        return Err(format!("\"{spec}\" is not a model: the part \"{bad}\" is not a plain name"));
+    }
     match parts.as_slice() {
         [owner, name] if !owner.is_empty() && !name.is_empty() => Ok((spec.to_string(), None)),
         [owner, name, rest @ ..] if !rest.is_empty() && spec.to_ascii_lowercase().ends_with(".gguf") => {
@@ -190,10 +195,46 @@ pub fn parse_spec(spec: &str) -> Result<(String, Option<String>), String> {
     }
 }
 
-/// `{hub}/{repo}/resolve/{revision}/{file}`.
+fn bad_segment(part: &str) -> bool {
+    part.is_empty() || part == "." || part == ".." || part.contains(['?', '#', '%', '\\']) || part.chars().any(char::is_control)
+}
+
+/// A hub the page may fetch from: an absolute `http(s):` URL (relative mirrors
+/// are resolved against the page before they get here), never `data:`,
+/// `blob:` or `file:`; and a revision without dot segments, query or fragment.
+pub fn check_link(hub: &str, revision: &str) -> Result<(), String> {
+    let lower = hub.trim().to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        let scheme = lower.split(':').next().unwrap_or_default();
+        return Err(format!("the hub \"{scheme}:…\" is not a web address: models come only from http(s) hubs or from files picked on this computer"));
+    }
+    let revision = revision.trim();
+    if !revision.is_empty() && revision.split('/').any(bad_segment) {
+        return Err(format!("the revision \"{revision}\" is not a branch, tag or commit name"));
+    }
+    Ok(())
+}
+
+/// Each byte outside RFC 3986's unreserved set as %XX.
+fn encode_segment(part: &str) -> String {
+    part.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `path` with each `/`-separated segment encoded.
+fn encode_path(path: &str) -> String {
+    path.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+}
+
+/// `{hub}/{repo}/resolve/{revision}/{file}`, each path segment encoded (the
+/// revision as one segment: `refs/pr/1` -> `refs%2Fpr%2F1`, as the Hub takes it).
 pub fn file_url(hub: &str, repo: &str, revision: &str, file: &str) -> String {
     let revision = if revision.trim().is_empty() { "main" } else { revision.trim() };
-    format!("{}/{}/resolve/{}/{}", hub.trim_end_matches('/'), repo, revision, file)
+    format!("{}/{}/resolve/{}/{}", hub.trim_end_matches('/'), encode_path(repo), encode_segment(revision), encode_path(file))
 }
 
 /// `(model, file)` of a `{hub}/{owner}/{name}/resolve/{revision}/{file}` URL,
@@ -210,9 +251,8 @@ pub fn split_file_url(url: &str) -> Option<(String, String)> {
 /// `X-Linked-Etag` of `resolve`'s redirect, so this is where the page learns it.
 pub fn tree_url(hub: &str, repo: &str, revision: &str, dir: &str) -> String {
     let revision = if revision.trim().is_empty() { "main" } else { revision.trim() };
-    let rev: String = revision.bytes().map(|b| if b == b'/' { "%2F".to_string() } else { (b as char).to_string() }).collect();
-    let dir = if dir.is_empty() { String::new() } else { format!("/{dir}") };
-    format!("{}/api/models/{}/tree/{}{}", hub.trim_end_matches('/'), repo, rev, dir)
+    let dir = if dir.is_empty() { String::new() } else { format!("/{}", encode_path(dir)) };
+    format!("{}/api/models/{}/tree/{}{}", hub.trim_end_matches('/'), encode_path(repo), encode_segment(revision), dir)
 }
 
 /// `(path, sha256)` of every LFS file in a tree listing (bad JSON: none).
@@ -240,6 +280,22 @@ mod tests {
         assert_eq!(file_url("http://x/hub/", "a/b", "", "c.gguf"), "http://x/hub/a/b/resolve/main/c.gguf");
         assert_eq!(file_url("http://x/hub", "a/b", "v1", "c.gguf"), "http://x/hub/a/b/resolve/v1/c.gguf");
         assert_eq!(split_file_url("http://x/hub/a/b/resolve/v1/d/c.gguf").unwrap(), ("http://x/hub/a/b".into(), "d/c.gguf".into()));
+    }
+
+    #[test]
+    fn links_stay_on_the_hub_and_in_the_repo() {
+        for bad in ["a/../b/c.gguf", "a/b/../../x/y.gguf", "./b", "a/b?x=1", "a/b#f", "a/b/%2e%2e/c.gguf", "a\\b/c"] {
+            assert!(parse_spec(bad).unwrap_err().contains("not"), "{bad}");
+        }
+        for hub in ["data:application/octet-stream;base64,R0dVRg==", "blob:http://x/1", "file:///etc", "javascript:alert(1)", "ftp://x"] {
+            assert!(check_link(hub, "main").unwrap_err().contains("not a web address"), "{hub}");
+        }
+        assert!(check_link("https://huggingface.co", "main").is_ok());
+        assert!(check_link("HTTP://127.0.0.1:8080/hub", "").is_ok());
+        for rev in ["../../other/repo", "main?x", "a#b", "refs/../x"] {
+            assert!(check_link("https://h", rev).unwrap_err().contains("revision"), "{rev}");
+        }
+        assert_eq!(file_url("https://h", "a/b", "refs/pr/1", "dir/my file.gguf"), "https://h/a/b/resolve/refs%2Fpr%2F1/dir/my%20file.gguf");
     }
 
     #[test]

@@ -229,6 +229,8 @@ async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let init = RequestInit::new();
     init.set_referrer_policy(web_sys::ReferrerPolicy::NoReferrer);
+    // Model files are public: no cookies or HTTP auth go to a hub a link names.
+    init.set_credentials(web_sys::RequestCredentials::Omit);
     if from > 0 {
         let headers = web_sys::Headers::new()?;
         headers.set("Range", &format!("bytes={from}-"))?;

@@ -426,6 +426,7 @@ fn local_layout(files: &[web_sys::File]) -> Result<(String, Option<String>), Str
 async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
     let (spec, repo, gguf) = match source {
         Source::Hub(source, _) => {
+            crate::protocol::check_link(&source.hub, &source.revision)?;
             let (repo, gguf) = parse_spec(&source.spec)?;
             (source.spec.clone(), repo, gguf)
         }

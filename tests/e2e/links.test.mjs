@@ -1,0 +1,44 @@
+// Hostile links (issue 11): a link can name any hub and any repo path. The
+// worker fetches only from http(s) hubs, and only inside the named repo: a
+// `data:` hub (a model inline in the link) or dot segments in the spec or the
+// revision are refused in words, and no request leaves for them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { env, launchBrowser } from './browser.mjs';
+
+const PAGE_URL = env('E2E_PAGE_URL');
+const HUB = env('E2E_HUB');
+const SPEC = env('E2E_MODEL_SPEC');
+
+let browser, page;
+const requests = [];
+before(async () => {
+  browser = await launchBrowser();
+  page = await browser.newPage();
+  page.on('request', (r) => requests.push(r.url()));
+});
+after(async () => { await browser?.close(); });
+
+async function instructPhase(query) {
+  await page.goto(`${PAGE_URL}?${query}&foundation=&sw=off&cache=off`);
+  await page.waitForFunction(() => /^(ready|failed)/.test(document.querySelector('[data-testid=model-instruct] [data-testid=model-phase]')?.textContent ?? ''),
+    null, { timeout: 60_000, polling: 100 });
+  return page.locator('[data-testid=model-instruct] [data-testid=model-phase]').textContent();
+}
+
+test('a data: hub is refused in words, nothing is fetched from it', { timeout: 120_000 }, async () => {
+  const phase = await instructPhase(`hub=${encodeURIComponent('data:application/octet-stream;base64,R0dVRg==')}&instruct=a/b/c.gguf`);
+  assert.match(phase, /^failed.*not a web address/);
+  assert.ok(!requests.some((u) => u.startsWith('data:application/octet-stream')), 'no request for the data: URL');
+});
+
+test('dot segments in the model spec or the revision are refused in words', { timeout: 120_000 }, async () => {
+  const [owner, name, file] = SPEC.split('/');
+  let phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(`x/../${owner}/${name}/${file}`)}`);
+  assert.match(phase, /^failed.*not a plain name/);
+  phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&revision=${encodeURIComponent('../../elsewhere')}`);
+  assert.match(phase, /^failed.*not a branch, tag or commit name/);
+  // The same link without the hostile parts loads.
+  phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}`);
+  assert.match(phase, /^ready/);
+});
