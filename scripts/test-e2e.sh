@@ -64,7 +64,11 @@ fi
 # give the other a wrong sha256 (see /__config in scripts/devserver.py). The
 # checkpoint as a Hub repo, without its optional generation_config.json.
 NAME="$(basename "$MODEL")"
+# Files too big to be what they claim (sparse: no disk used), for links.test.mjs.
+truncate -s 100M "$OUT/huge-config.json"
+truncate -s 3500M "$OUT/huge.gguf"
 python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" \
+  --file "test/Huge-Config/config.json=$OUT/huge-config.json" --file "test/Huge-GGUF/huge.gguf=$OUT/huge.gguf" \
   --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" \
   --file "test/SmolLM2-135M-f32/config.json=$CKPT/config.json" --file "test/SmolLM2-135M-f32/tokenizer.json=$CKPT/tokenizer.json" \
   --file "test/SmolLM2-135M-f32/tokenizer_config.json=$CKPT/tokenizer_config.json" \

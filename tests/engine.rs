@@ -625,6 +625,19 @@ fn templates_are_bounded_and_their_errors_are_clear() {
     let e = forever.render(&[], true).unwrap_err();
     assert!(matches!(e, EngineError::Template(_)) && e.to_string().contains("fuel"), "{e}");
 
+    // Work that fuel does not see: one instruction that would build gigabytes.
+    for hostile in [
+        "{{ ([0] * 4000000000) | join }}",
+        "{{ ([0] * 4000000000) | join(', ') }}",
+        "{% for i in range(100) %}{{ 'x' * 50000000 }}{% endfor %}",
+    ] {
+        let t = ChatTemplate::new(hostile, "", "").unwrap();
+        let e = t.render(&[Message::user("hi")], true).unwrap_err();
+        assert!(matches!(e, EngineError::Template(_)) && (e.to_string().contains("too long") || e.to_string().contains("more than")), "{hostile}: {e}");
+    }
+    let joined = ChatTemplate::new("{{ messages | map(attribute='content') | join('|') }}", "", "").unwrap();
+    assert_eq!(joined.render(&[Message::user("a"), Message::assistant("b")], false).unwrap(), "a|b");
+
     // Hub templates use Python methods and a list of named templates.
     let cfg = serde_json::json!({
         "bos_token": "<s>",

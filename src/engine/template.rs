@@ -94,6 +94,9 @@ impl ChatTemplate {
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
+        // The built-in `join` walks any iterable in one instruction (fuel does
+        // not see it): `([0] * 4000000000) | join` would allocate gigabytes.
+        env.add_filter("join", bounded_join);
         env.add_template("chat", &self.source).map_err(|e| EngineError::Template(e.to_string()))?;
         Ok(env)
     }
@@ -102,17 +105,65 @@ impl ChatTemplate {
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let env = self.environment()?;
         let tmpl = env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
-        let out = tmpl
-            .render(minijinja::context! {
-                messages => messages,
-                add_generation_prompt => add_generation_prompt,
-                bos_token => &self.bos_token,
-                eos_token => &self.eos_token,
-            })
-            .map_err(|e| EngineError::Template(e.to_string()))?;
-        if out.len() > MAX_PROMPT_BYTES {
-            return Err(EngineError::Template(format!("it produced {} bytes, more than {MAX_PROMPT_BYTES}", out.len())));
+        // Written into a capped buffer: rendering stops at the first write past the cap.
+        let mut out = Capped(Vec::new());
+        let ctx = minijinja::context! {
+            messages => messages,
+            add_generation_prompt => add_generation_prompt,
+            bos_token => &self.bos_token,
+            eos_token => &self.eos_token,
+        };
+        if let Err(e) = tmpl.render_to_write(ctx, &mut out) {
+            return Err(match out.0.len() >= MAX_PROMPT_BYTES {
+                true => EngineError::Template(format!("it produced more than {MAX_PROMPT_BYTES} bytes")),
+                false => EngineError::Template(e.to_string()),
+            });
         }
-        Ok(out)
+        String::from_utf8(out.0).map_err(|e| EngineError::Template(e.to_string()))
     }
+}
+
+/// A writer that refuses to grow past [`MAX_PROMPT_BYTES`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_PROMPT_BYTES {
+            self.0.resize(MAX_PROMPT_BYTES, 0); // marks the overflow for `render`
+            return Err(std::io::Error::other("the rendered prompt is too long"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Items a template's `join` may join.
+const MAX_JOIN_ITEMS: usize = 100_000;
+
+/// `join` as Jinja's, but refusing to walk more than [`MAX_JOIN_ITEMS`]
+/// items or to build more than [`MAX_PROMPT_BYTES`].
+fn bounded_join(value: &minijinja::Value, sep: Option<String>) -> std::result::Result<String, minijinja::Error> {
+    use minijinja::{Error, ErrorKind};
+    let too_big = || Error::new(ErrorKind::InvalidOperation, "join: the list is too long for a chat prompt");
+    if value.len().is_some_and(|n| n > MAX_JOIN_ITEMS) {
+        return Err(too_big());
+    }
+    if let Some(s) = value.as_str() {
+        return Ok(s.chars().map(String::from).collect::<Vec<_>>().join(sep.as_deref().unwrap_or("")));
+    }
+    let sep = sep.unwrap_or_default();
+    let mut out = String::new();
+    for (i, item) in value.try_iter()?.enumerate() {
+        if i >= MAX_JOIN_ITEMS || out.len() > MAX_PROMPT_BYTES {
+            return Err(too_big());
+        }
+        if i > 0 {
+            out.push_str(&sep);
+        }
+        out.push_str(&item.to_string());
+    }
+    Ok(out)
 }

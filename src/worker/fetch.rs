@@ -61,6 +61,23 @@ impl Data {
     }
 }
 
+/// The most a model's small files (config, tokenizer, template) may take: the
+/// largest real tokenizer.json is a few tens of MB. A larger one is refused
+/// before it is read into wasm memory (where 2^31 bytes would abort).
+const MAX_SMALL_FILE: u64 = 64 << 20;
+
+/// The most a weights file may take: what a tab can hold (the engine's budget).
+const MAX_WEIGHTS_FILE: u64 = crate::engine::file_checks::WEIGHT_BUDGET_BYTES;
+
+/// Words for a file over its cap, or None.
+fn too_big(file: &str, size: u64, blob: bool) -> Option<String> {
+    let cap = if blob { MAX_WEIGHTS_FILE } else { MAX_SMALL_FILE };
+    (size > cap).then(|| match blob {
+        true => format!("{file} is {}, more than the {} a browser tab can hold: use a smaller model or a smaller quantization", crate::app::text::bytes(size), crate::app::text::bytes(cap)),
+        false => format!("{file} is {}, more than the {} a model's configuration or tokenizer file takes: this is not a model file", crate::app::text::bytes(size), crate::app::text::bytes(cap)),
+    })
+}
+
 /// Where a download's chunks go while they arrive.
 enum Store {
     Bytes(Vec<u8>),
@@ -76,10 +93,15 @@ impl Store {
             Store::Chunks { len, .. } => *len,
         }
     }
-    /// Keeps `chunk`; returns its bytes (for the hash).
-    fn push(&mut self, chunk: &js_sys::Uint8Array) -> &[u8] {
+    /// Keeps `chunk`; returns its bytes (for the hash). A body that grows past
+    /// the store's cap (a server that never ends) is refused.
+    fn push(&mut self, chunk: &js_sys::Uint8Array) -> Result<&[u8], String> {
         let n = chunk.length() as usize;
-        match self {
+        let blob = matches!(self, Store::Chunks { .. });
+        if let Some(words) = too_big("the file", self.len() + n as u64, blob) {
+            return Err(words);
+        }
+        Ok(match self {
             Store::Bytes(b) => {
                 let start = b.len();
                 b.resize(start + n, 0);
@@ -93,6 +115,15 @@ impl Store {
                 chunk.copy_to(scratch);
                 scratch
             }
+        })
+    }
+
+    /// A store for a file of `total` bytes (when stated): bytes in wasm memory
+    /// for small files, the network's chunks for weights.
+    fn new(blob: bool, total: Option<u64>) -> Self {
+        match blob {
+            true => Store::Chunks { chunks: js_sys::Array::new(), len: 0, scratch: vec![] },
+            false => Store::Bytes(Vec::with_capacity(total.unwrap_or(0).min(MAX_SMALL_FILE) as usize)),
         }
     }
 }
@@ -124,7 +155,7 @@ async fn read_stream(
                 continue;
             }
         }
-        let copied = store.push(&value);
+        let copied = store.push(&value)?;
         on_chunk(&value, copied);
         let n = store.len();
         if n - last_posted >= PROGRESS_STEP {
@@ -275,8 +306,8 @@ pub async fn fetch_file(req: FileRequest<'_>) -> Result<Option<Data>, String> {
             }
             Some(Some(r)) => {
                 let total = r.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-                if let Some(body) = r.body() {
-                    let mut store = Store::Bytes(Vec::with_capacity(total.unwrap_or(0) as usize));
+                if let Some(body) = r.body().filter(|_| total.is_none_or(|t| t <= MAX_SMALL_FILE)) {
+                    let mut store = Store::new(false, total);
                     progress(slot, file, 0, total, Origin::Cache);
                     let read = read_stream(body, &mut store, &mut 0, |_, _| {}, |n| progress(slot, file, n, total, Origin::Cache)).await;
                     if let (Ok(()), Store::Bytes(bytes)) = (read, store) {
@@ -329,6 +360,12 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     }
     // With Content-Encoding the length is the compressed size: then only a floor.
     let mut total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    if let Some(words) = total.and_then(|t| too_big(file, t, blob)) {
+        if let Some(body) = response.body() {
+            let _ = body.cancel(); // do not let the browser fetch what will not be read
+        }
+        return Err(words);
+    }
     let expected = match stated_sha256(&response) {
         Some(s) => Some(s),
         None => listing.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
@@ -344,11 +381,7 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
             }
         }
     };
-    let mut store = if blob {
-        Store::Chunks { chunks: js_sys::Array::new(), len: 0, scratch: vec![] }
-    } else {
-        Store::Bytes(Vec::with_capacity(total.unwrap_or(0) as usize))
-    };
+    let mut store = Store::new(blob, total);
     let mut hasher = Sha256::new();
     progress(slot, file, 0, total, Origin::Network);
     let mut response = response;
@@ -487,7 +520,10 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
 pub async fn read_local(slot: Slot, file: &web_sys::File) -> Result<Vec<u8>, String> {
     let name = file.name();
     let total = file.size() as u64;
-    let mut store = Store::Bytes(Vec::with_capacity(total as usize));
+    if let Some(words) = too_big(&name, total, false) {
+        return Err(words);
+    }
+    let mut store = Store::new(false, Some(total));
     progress(slot, &name, 0, Some(total), Origin::Local);
     read_stream(file.stream(), &mut store, &mut 0, |_, _| {}, |n| progress(slot, &name, n, Some(total), Origin::Local))
         .await

@@ -42,3 +42,13 @@ test('dot segments in the model spec or the revision are refused in words', { ti
   phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}`);
   assert.match(phase, /^ready/);
 });
+
+test('a file larger than it can be is refused up front, in words, without downloading it', { timeout: 120_000 }, async () => {
+  requests.length = 0;
+  // A "config.json" of 100 MB (the cap for a model's small files is 64 MB).
+  let phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=test/Huge-Config`);
+  assert.match(phase, /^failed.*config\.json is .*not a model file/);
+  // A 3.5 GB GGUF: more than a browser tab can hold.
+  phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=test/Huge-GGUF/huge.gguf`);
+  assert.match(phase, /^failed.*huge\.gguf is .*more than .*browser tab can hold/);
+});
