@@ -140,7 +140,7 @@ pub fn load_local(state: AppState, slot: Slot, files: Vec<web_sys::File>) {
 
 fn send_local(state: AppState, slot: Slot, precision: crate::protocol::Precision) {
     let Some((names, files)) = LOCAL.with(|l| l.borrow()[slot_index(slot)].clone()) else { return };
-    state.model(slot).set(ModelStatus { spec: format!("local: {names}"), phase: LoadPhase::Downloading, files: vec![], warning: None });
+    state.model(slot).set(ModelStatus { spec: format!("local: {names}"), phase: LoadPhase::Downloading, ..Default::default() });
     let msg: js_sys::Array = [JsValue::from_str(&ToWorker::LoadLocal { slot, precision }.to_json()), files.into()].into_iter().collect();
     post(msg.into());
 }
@@ -176,10 +176,11 @@ pub fn load_models(state: AppState) {
     let hub = absolute_hub(&config.hub);
     let precision = state.settings.with_untracked(|s| s.precision);
     let (local_f, local_i) = (is_local(Slot::Foundation), is_local(Slot::Instruct));
-    state.instruct_model.set(ModelStatus { spec: config.instruct.clone(), phase: LoadPhase::Downloading, files: vec![], warning: None });
+    let origin = super::text::origin_words(&hub, &config.revision);
+    state.instruct_model.set(ModelStatus { spec: config.instruct.clone(), origin: origin.clone(), phase: LoadPhase::Downloading, ..Default::default() });
     state.foundation_model.set(match &config.foundation {
-        Some(spec) => ModelStatus { spec: spec.clone(), phase: LoadPhase::Downloading, files: vec![], warning: None },
-        None => ModelStatus { spec: String::new(), phase: LoadPhase::None, files: vec![], warning: None },
+        Some(spec) => ModelStatus { spec: spec.clone(), origin, phase: LoadPhase::Downloading, ..Default::default() },
+        None => ModelStatus { phase: LoadPhase::None, ..Default::default() },
     });
     let source = |spec: String| ModelSource { hub: hub.clone(), spec, revision: config.revision.clone() };
     send(&ToWorker::Load {

@@ -100,6 +100,9 @@ pub enum LoadPhase {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ModelStatus {
     pub spec: String,
+    /// Where it comes from, in words, when that is not the official hub's
+    /// `main` (a link could otherwise load other weights under a known name).
+    pub origin: Option<String>,
     pub phase: LoadPhase,
     pub files: Vec<FileProgress>,
     /// Trouble that did not stop the model (e.g. the cache was full).

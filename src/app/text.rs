@@ -16,6 +16,21 @@ pub const PRESETS: [&str; 4] = [
     "List three fruits.",
 ];
 
+/// Where a model comes from, in words, when it is not the official hub's
+/// `main`: "from 127.0.0.1:8080/hub @ v2" (None for the defaults).
+pub fn origin_words(hub: &str, revision: &str) -> Option<String> {
+    let hub = hub.trim().trim_end_matches('/');
+    let revision = revision.trim();
+    let host = hub.split_once("://").map_or(hub, |(_, rest)| rest);
+    let custom_rev = !revision.is_empty() && revision != "main";
+    match (hub == DEFAULT_HUB, custom_rev) {
+        (true, false) => None,
+        (true, true) => Some(format!("@ {revision}")),
+        (false, false) => Some(format!("from {host}")),
+        (false, true) => Some(format!("from {host} @ {revision}")),
+    }
+}
+
 /// What the URL query sets (`hub`, `foundation`, `instruct`, `q`, `precision`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageConfig {
@@ -195,5 +210,14 @@ mod tests {
         let s = split_special("<|im_start|>user\nHi<|im_end|>\n", &["<|im_start|>".into(), "<|im_end|>".into()]);
         let texts: Vec<(&str, bool)> = s.iter().map(|s| (s.text.as_str(), s.special)).collect();
         assert_eq!(texts, vec![("<|im_start|>", true), ("user\nHi", false), ("<|im_end|>", true), ("\n", false)]);
+    }
+
+    #[test]
+    fn origin_is_said_when_not_the_default() {
+        assert_eq!(origin_words("https://huggingface.co", "main"), None);
+        assert_eq!(origin_words("https://huggingface.co/", ""), None);
+        assert_eq!(origin_words("https://huggingface.co", "v2").as_deref(), Some("@ v2"));
+        assert_eq!(origin_words("https://elsewhere.example/hub", "main").as_deref(), Some("from elsewhere.example/hub"));
+        assert_eq!(origin_words("http://127.0.0.1:8080/hub/", "abc123").as_deref(), Some("from 127.0.0.1:8080/hub @ abc123"));
     }
 }

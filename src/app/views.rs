@@ -176,6 +176,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                 <strong>{label}</strong>
                 " "
                 <code class="spec">{move || status.with(|m| m.spec.clone())}</code>
+                {move || status.with(|m| m.origin.clone()).map(|o| view! { " " <span class="origin" data-testid="model-origin">{o}</span> })}
                 " — "
                 <span class="phase" data-testid="model-phase">{phase_words}</span>
             </div>

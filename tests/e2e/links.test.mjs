@@ -38,9 +38,10 @@ test('dot segments in the model spec or the revision are refused in words', { ti
   assert.match(phase, /^failed.*not a plain name/);
   phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&revision=${encodeURIComponent('../../elsewhere')}`);
   assert.match(phase, /^failed.*not a branch, tag or commit name/);
-  // The same link without the hostile parts loads.
+  // The same link without the hostile parts loads, and the row says where from.
   phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}`);
   assert.match(phase, /^ready/);
+  assert.equal(await page.locator('[data-testid=model-instruct] [data-testid=model-origin]').textContent(), `from ${HUB.replace(/^https?:\/\//, '')}`);
 });
 
 test('a file larger than it can be is refused up front, in words, without downloading it', { timeout: 120_000 }, async () => {
