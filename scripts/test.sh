@@ -15,10 +15,12 @@ scripts/setup.sh
 THREE_ANSWERS_TEST_GGUF="$(scripts/fetch-test-model.sh | tail -n 1)"
 export THREE_ANSWERS_TEST_GGUF
 
-echo "== 1/3 native engine tests (real weights) =="
+START=$SECONDS
+stamp() { echo "   ($(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s since the start)"; }
+echo "== 1/3 native engine tests (real weights) =="; stamp
 cargo test --release
 
-echo "== 2/3 engine for wasm32 + simd128 =="
+echo "== 2/3 engine for wasm32 + simd128 =="; stamp
 (
   # shellcheck disable=SC1091
   source "$CACHE/toolchain.env"
@@ -27,7 +29,8 @@ echo "== 2/3 engine for wasm32 + simd128 =="
 echo "wasm32 build ok"
 
 [[ "${1:-}" == "--native-only" ]] && exit 0
-echo "== 2b/3 the page's components in headless Chromium (wasm-bindgen-test) =="
+echo "== 2b/3 the page's components in headless Chromium (wasm-bindgen-test) =="; stamp
 scripts/test-web-components.sh
-echo "== 3/3 the page in headless Chromium =="
+echo "== 3/3 the page in headless Chromium =="; stamp
 scripts/test-e2e.sh
+echo "== all tests passed =="; stamp
