@@ -62,7 +62,8 @@ pub fn load(path: &Path, precision: Precision) -> Result<LanguageModel> {
 /// official ones' form), and a way to build a mirror folder.
 /// q/k rows are put back in Hugging Face's rotate-half order.
 pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path, dtype: candle_core::DType) -> Result<()> {
-    use crate::engine::weights::{config_from_gguf, hf_name, permute_for_rope_halves, read_gguf};
+    use crate::engine::config::config_from_gguf;
+    use crate::engine::weights::{hf_name, permute_for_rope_halves, read_gguf};
     use crate::engine::tokenizer::TextTokenizer;
     let io = |e: std::io::Error| EngineError::MissingFile(format!("{} ({e})", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;

@@ -11,7 +11,7 @@ use std::io::SeekFrom;
 use candle_core::quantized::gguf_file;
 
 use super::error::{EngineError, Result};
-use super::model::Config;
+use super::config::Config;
 use super::weights::{Precision, ReadSeek};
 
 /// Weights a model may take in memory: wasm32 addresses 4 GiB in all, and the

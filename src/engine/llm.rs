@@ -114,7 +114,7 @@ impl LanguageModel {
         Ok(Self { model, tokenizer, template, eos_ids, precision, cached: vec![] })
     }
 
-    pub fn config(&self) -> &super::model::Config {
+    pub fn config(&self) -> &super::config::Config {
         &self.model.config
     }
 

@@ -2,6 +2,7 @@
 //! imports wasm-bindgen, web-sys, js-sys or leptos and never fetches: callers
 //! hand it bytes. Modules in the order data flows:
 //!
+//! - [`config`]: the model's shape (GGUF metadata or config.json), checked.
 //! - [`weights`]: bytes (GGUF or safetensors) -> weight matrices at a precision.
 //! - [`model`]: the llama forward pass over them, with its KV cache
 //!   ([`matrix`]: `x · Wᵀ`; [`kernels`]: the dot products, one order in any batch).
@@ -12,6 +13,7 @@
 //! - [`modes`]: Foundation / Instruct / Chat: which prompt each mode builds.
 //! - [`error`]: the one error type.
 
+pub mod config;
 pub mod error;
 pub mod file_checks;
 pub mod kernels;
@@ -27,7 +29,7 @@ pub mod weights;
 pub use error::{EngineError, Result};
 pub use generate::{Candidate, Generation, SamplingSettings, Step, StopReason, Timings};
 pub use llm::{CheckpointFiles, LanguageModel, ModelFiles};
-pub use model::Config;
+pub use config::Config;
 pub use weights::{Precision, ReadSeek};
 pub use modes::{Conversation, Mode};
 pub use template::{ChatTemplate, Message};

@@ -21,50 +21,8 @@ use super::error::{EngineError, Result};
 use super::file_checks::check_size;
 use super::kernels;
 use super::matrix::Matrix;
-use super::weights::{config_from_gguf, config_from_json, gguf_bytes_per_weight, read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
-
-/// The shape of a llama model: what `config.json` or the GGUF metadata says.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Config {
-    pub dim: usize,
-    pub hidden_dim: usize,
-    pub n_layers: usize,
-    pub n_heads: usize,
-    pub n_kv_heads: usize,
-    pub vocab_size: usize,
-    pub context_length: usize,
-    pub rms_norm_eps: f64,
-    pub rope_theta: f32,
-}
-
-impl Config {
-    pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads
-    }
-
-    pub(crate) fn check(&self, file: &str) -> Result<()> {
-        let bad = |detail: String| Err(EngineError::BadConfig { file: file.into(), detail });
-        if [self.dim, self.hidden_dim, self.n_layers, self.n_heads, self.n_kv_heads, self.vocab_size, self.context_length].contains(&0) {
-            return bad("a dimension is zero".into());
-        }
-        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return bad(format!("rms_norm_eps is {}: it must be a positive number", self.rms_norm_eps));
-        }
-        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
-            return bad(format!("the RoPE base (rope_theta) is {}: it must be a positive number", self.rope_theta));
-        }
-        if self.dim % self.n_heads != 0 || self.n_heads % self.n_kv_heads != 0 {
-            return bad(format!(
-                "{} heads and {} key/value heads do not divide the width {}",
-                self.n_heads, self.n_kv_heads, self.dim
-            ));
-        }
-        if self.head_dim() % 2 != 0 {
-            return bad("the head size must be even for RoPE".into());
-        }
-        Ok(())
-    }
-}
+use super::config::{config_from_gguf, config_from_json, Config};
+use super::weights::{gguf_bytes_per_weight, read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
 
 /// One transformer block's weights (shapes as (out, in), like nn.Linear) and its KV cache.
 struct Block {

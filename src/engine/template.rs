@@ -113,7 +113,7 @@ impl ChatTemplate {
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         };
-        if let Err(e) = tmpl.render_to_write(ctx, &mut out) {
+        if let Err(e) = tmpl.render_captured_to(ctx, &mut out) {
             return Err(match out.0.len() >= MAX_PROMPT_BYTES {
                 true => EngineError::Template(format!("it produced more than {MAX_PROMPT_BYTES} bytes")),
                 false => EngineError::Template(e.to_string()),

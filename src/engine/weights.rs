@@ -17,8 +17,8 @@ use candle_core::{DType, Device, Tensor};
 use super::error::{EngineError, Result};
 use super::kernels::Half;
 use super::matrix::Matrix;
-use super::file_checks::{check_gguf_alignment, check_gguf_tensors, MAX_CONTEXT};
-use super::model::Config;
+use super::config::Config;
+use super::file_checks::{check_gguf_alignment, check_gguf_tensors};
 
 /// How the weights are held in memory and multiplied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -393,86 +393,6 @@ pub(crate) fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
         (v + n, b + n / info.ggml_dtype.block_size() as f64 * info.ggml_dtype.type_size() as f64)
     });
     bytes / values.max(1.0)
-}
-
-pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
-    let arch = ct.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
-    if arch != "llama" {
-        return Err(EngineError::UnsupportedArchitecture(arch));
-    }
-    let num = |key: &str| -> Result<usize> {
-        let v = ct.metadata.get(&format!("llama.{key}")).ok_or_else(|| EngineError::BadConfig {
-            file: "the GGUF file".into(),
-            detail: format!("metadata llama.{key} is missing"),
-        })?;
-        v.to_u32().map(|n| n as usize).or_else(|_| v.to_u64().map(|n| n as usize)).map_err(|e| EngineError::BadConfig {
-            file: "the GGUF file".into(),
-            detail: format!("metadata llama.{key}: {e}"),
-        })
-    };
-    let float = |key: &str, default: f32| ct.metadata.get(&format!("llama.{key}")).and_then(|v| v.to_f32().ok()).unwrap_or(default);
-    let dim = num("embedding_length")?;
-    let vocab_size = match ct.tensor_infos.get("token_embd.weight").and_then(|info| info.shape.dims().first()) {
-        Some(&rows) => rows,
-        None => num("vocab_size")?,
-    };
-    let config = Config {
-        dim,
-        hidden_dim: num("feed_forward_length")?,
-        n_layers: num("block_count")?,
-        n_heads: num("attention.head_count")?,
-        n_kv_heads: num("attention.head_count_kv").or_else(|_| num("attention.head_count"))?,
-        vocab_size,
-        context_length: num("context_length")?.min(MAX_CONTEXT),
-        rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5) as f64,
-        rope_theta: float("rope.freq_base", 10000.0),
-    };
-    config.check("the GGUF file")?;
-    Ok(config)
-}
-
-/// The subset of a Hugging Face `config.json` a llama needs.
-#[derive(serde::Deserialize)]
-struct HfConfig {
-    #[serde(default)]
-    model_type: Option<String>,
-    hidden_size: usize,
-    intermediate_size: usize,
-    num_hidden_layers: usize,
-    num_attention_heads: usize,
-    num_key_value_heads: Option<usize>,
-    vocab_size: usize,
-    max_position_embeddings: usize,
-    rms_norm_eps: f64,
-    #[serde(default = "default_rope_theta")]
-    rope_theta: f32,
-}
-
-fn default_rope_theta() -> f32 {
-    10000.0
-}
-
-pub(crate) fn config_from_json(bytes: &[u8]) -> Result<Config> {
-    let hf: HfConfig = serde_json::from_slice(bytes)
-        .map_err(|e| EngineError::BadConfig { file: "config.json".into(), detail: e.to_string() })?;
-    if let Some(t) = &hf.model_type {
-        if t != "llama" {
-            return Err(EngineError::UnsupportedArchitecture(t.clone()));
-        }
-    }
-    let config = Config {
-        dim: hf.hidden_size,
-        hidden_dim: hf.intermediate_size,
-        n_layers: hf.num_hidden_layers,
-        n_heads: hf.num_attention_heads,
-        n_kv_heads: hf.num_key_value_heads.unwrap_or(hf.num_attention_heads),
-        vocab_size: hf.vocab_size,
-        context_length: hf.max_position_embeddings.min(MAX_CONTEXT),
-        rms_norm_eps: hf.rms_norm_eps,
-        rope_theta: hf.rope_theta,
-    };
-    config.check("config.json")?;
-    Ok(config)
 }
 
 /// The weights of a checkpoint's safetensors file(s) (one file, or every
