@@ -152,10 +152,8 @@ fn fixed_size(kind: u32) -> Option<u64> {
 }
 
 /// Every tensor of the table: dimensions that are not zero and whose product
-/// fits, bytes inside the file, no two tensors sharing bytes. Returns the
-/// bytes per value the file stores, on average (for [`check_size`]).
-pub fn check_gguf_tensors(content: &gguf_file::Content, file_size: u64, file: &str) -> Result<f64> {
-    let (mut total_values, mut total_bytes) = (0u64, 0u64);
+/// fits, bytes inside the file, no two tensors sharing bytes.
+pub fn check_gguf_tensors(content: &gguf_file::Content, file_size: u64, file: &str) -> Result<()> {
     let mut ranges = Vec::with_capacity(content.tensor_infos.len());
     for (name, info) in &content.tensor_infos {
         let bad = |detail: String| EngineError::BadTensor { name: name.clone(), detail };
@@ -171,11 +169,7 @@ pub fn check_gguf_tensors(content: &gguf_file::Content, file_size: u64, file: &s
         let start = content.tensor_data_offset.checked_add(info.offset);
         let end = start.and_then(|s| (count / block).checked_mul(size).and_then(|b| s.checked_add(b)));
         match (start, end) {
-            (Some(start), Some(end)) if end <= file_size => {
-                ranges.push((start, end, name));
-                total_values = total_values.saturating_add(count);
-                total_bytes += end - start;
-            }
+            (Some(start), Some(end)) if end <= file_size => ranges.push((start, end, name)),
             _ => return Err(corrupt(file, format!("tensor {name} lies past the end of the file ({file_size} bytes)"))),
         }
     }
@@ -185,7 +179,7 @@ pub fn check_gguf_tensors(content: &gguf_file::Content, file_size: u64, file: &s
             return Err(corrupt(file, format!("tensors {} and {} share bytes", pair[0].2, pair[1].2)));
         }
     }
-    Ok(total_bytes as f64 / total_values.max(1) as f64)
+    Ok(())
 }
 
 /// The model's shape is one this engine can hold: a bounded number of layers

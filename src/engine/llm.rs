@@ -230,18 +230,11 @@ impl LanguageModel {
 
     /// Runs ids through the model after the cached ones.
     fn run(&mut self, ids: &[u32]) -> Result<candle_core::Tensor> {
-        match self.model.forward(ids) {
-            Ok(logits) => {
-                self.cached.extend_from_slice(ids);
-                let n = logits.len();
-                Ok(candle_core::Tensor::from_vec(logits, n, &candle_core::Device::Cpu)?)
-            }
-            Err(e) => {
-                // Some blocks may have grown their cache: start clean next time.
-                self.reset();
-                Err(e)
-            }
-        }
+        // On an error the model leaves its cache as it was, matching `cached`.
+        let logits = self.model.forward(ids)?;
+        self.cached.extend_from_slice(ids);
+        let n = logits.len();
+        Ok(candle_core::Tensor::from_vec(logits, n, &candle_core::Device::Cpu)?)
     }
 }
 

@@ -114,11 +114,12 @@ impl Matrix {
         let (n, k) = (self.rows, self.cols);
         let m = x.len() / k;
         let mut out = vec![0f32; m * n];
+        if m == 0 {
+            return Ok(out);
+        }
         let xr = |r: usize| &x[r * k..][..k];
         match &self.data {
             Data::F32(w) => f32_rows(x, k, m, n, &mut out, |j0, j1| Ok(Cow::Borrowed(&w[j0 * k..j1 * k])))?,
-            // A prompt: each tile of weight rows widened once for all rows. Same
-            // bits as `dot_half` (widening is exact, the order is the same).
             // A prompt: each tile of weight rows widened once for all rows. Same
             // bits as `dot_half` (widening is exact, the order is the same).
             Data::Half(kind, w) if m > 1 => f32_rows(x, k, m, n, &mut out, |j0, j1| {
@@ -126,14 +127,17 @@ impl Matrix {
                 kernels::widen(*kind, &w[j0 * k..j1 * k], &mut wide);
                 Ok(Cow::Owned(wide))
             })?,
-            Data::Half(Half::Bf16, w) => tiles(m, n, &mut out, |r, j| kernels::dot_half(Half::Bf16, xr(r), &w[j * k..][..k])),
-            Data::Half(Half::F16, w) => {
-                // Same bits either way (kernels::dot_f16_prescaled); scaling once per row is faster.
-                let scaled: Vec<Option<Vec<f32>>> = (0..m).map(|r| kernels::prescale_for_f16(xr(r))).collect();
-                tiles(m, n, &mut out, |r, j| match &scaled[r] {
-                    Some(s) => kernels::dot_f16_prescaled(s, &w[j * k..][..k]),
-                    None => kernels::dot_half(Half::F16, xr(r), &w[j * k..][..k]),
-                })
+            // One row (decoding): widened on the fly. For f16, the row scaled
+            // once gives the same bits (kernels::dot_f16_prescaled) faster.
+            Data::Half(kind, w) => {
+                let x = xr(0);
+                let scaled = if *kind == Half::F16 { kernels::prescale_for_f16(x) } else { None };
+                for (o, wj) in out.iter_mut().zip(w.chunks_exact(k)) {
+                    *o = match &scaled {
+                        Some(s) => kernels::dot_f16_prescaled(s, wj),
+                        None => kernels::dot_half(*kind, x, wj),
+                    };
+                }
             }
             Data::Q8 { q, d } => {
                 let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
@@ -187,18 +191,6 @@ fn f32_rows<'w>(x: &[f32], k: usize, m: usize, n: usize, out: &mut [f32], tile: 
         }
     }
     Ok(())
-}
-
-/// out[r][j] = f(r, j) for every activation row r and weight row j,
-/// weight rows in tiles of [`TILE`].
-fn tiles(m: usize, n: usize, out: &mut [f32], f: impl Fn(usize, usize) -> f32) {
-    for j0 in (0..n).step_by(TILE) {
-        for r in 0..m {
-            for j in j0..(j0 + TILE).min(n) {
-                out[r * n + j] = f(r, j);
-            }
-        }
-    }
 }
 
 fn check_blocks(cols: usize, block: usize, name: &str) -> Result<()> {

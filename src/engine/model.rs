@@ -22,7 +22,7 @@ use super::file_checks::check_size;
 use super::kernels;
 use super::matrix::Matrix;
 use super::config::{config_from_gguf, config_from_json, Config};
-use super::weights::{gguf_bytes_per_weight, read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
+use super::weights::{read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
 
 /// One transformer block's weights (shapes as (out, in), like nn.Linear) and its KV cache.
 struct Block {
@@ -62,8 +62,9 @@ impl Model {
     /// Loads the tensors of a GGUF file whose header was read already.
     pub fn from_gguf_reader(content: &gguf_file::Content, reader: &mut dyn ReadSeek, precision: Precision) -> Result<Self> {
         let config = config_from_gguf(content)?;
-        check_size(&config, precision, gguf_bytes_per_weight(content), "the GGUF file")?;
-        Self::from_weights(config, WeightSource::Gguf { content, reader }, precision)
+        let source = WeightSource::Gguf { content, reader };
+        check_size(&config, precision, source.bytes_per_weight(), "the GGUF file")?;
+        Self::from_weights(config, source, precision)
     }
 
     /// Loads a Hugging Face llama checkpoint: `config.json` and the safetensors

@@ -387,7 +387,7 @@ pub fn read_gguf_header(reader: &mut dyn ReadSeek, file: &str) -> Result<gguf_fi
 }
 
 /// The bytes per value a GGUF file's tensors take, on average (the header was checked).
-pub(crate) fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
+fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
     let (values, bytes) = content.tensor_infos.values().fold((0f64, 0f64), |(v, b), info| {
         let n = info.shape.elem_count() as f64;
         (v + n, b + n / info.ggml_dtype.block_size() as f64 * info.ggml_dtype.type_size() as f64)
