@@ -21,3 +21,15 @@ cd "$ROOT"
 WASM_OPT_BIN="$("$ROOT/scripts/setup-wasm-opt.sh")"
 export PATH="$WASM_OPT_BIN:$PATH"
 "$TRUNK" build --release --public-url "$PUBLIC_URL" ${TRUNK_QUIET:+--quiet}
+
+# The page's wasm carries no engine, the worker's no Leptos. What guarantees
+# it: the page calls no engine function (it uses only the engine's plain data
+# types and constants), so LTO drops the rest. This checks the build: each
+# crate leaves its source path in the panic messages of any code kept.
+DIST="${TRUNK_DIST:-$ROOT/dist}"
+if grep -a -q -E 'candle-core-|tokenizers-0|minijinja-2' "$DIST"/app-*_bg.wasm; then
+  echo "build-web: the page's wasm carries engine code (candle, tokenizers or minijinja)" >&2; exit 1
+fi
+if grep -a -q -E 'leptos_dom-|reactive_graph-' "$DIST"/worker_bg.wasm; then
+  echo "build-web: the worker's wasm carries Leptos" >&2; exit 1
+fi

@@ -95,6 +95,8 @@ MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
 export E2E_CLI_STORED_JSON="$OUT/cli-stored.json" E2E_CLI_BF16_JSON="$OUT/cli-bf16.json" E2E_CLI_AUTO_JSON="$OUT/cli-auto.json"
 export E2E_SCREENSHOTS="$ROOT/target/screenshots"
+# Every test runs: one that needs a variable this script did not set fails.
+export E2E_STRICT=1
 export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2
 cd "$ROOT/tests/e2e"

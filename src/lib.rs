@@ -12,5 +12,6 @@ pub mod local_files;
 // page (Leptos; never calls the engine) and the worker (the engine's home).
 pub mod app;
 pub mod protocol;
+pub mod words;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;

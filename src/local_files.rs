@@ -33,23 +33,19 @@ pub fn safetensors_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
 /// Loads a `.gguf` file or a Hugging Face checkpoint folder.
 pub fn load(path: &Path, precision: Precision) -> Result<LanguageModel> {
     if path.is_dir() {
-        let config = read(&path.join("config.json"))?;
-        let tokenizer = read(&path.join("tokenizer.json"))?;
-        let tokenizer_config = read_optional(&path.join("tokenizer_config.json"))?;
-        let generation_config = read_optional(&path.join("generation_config.json"))?;
-        // Read tensor by tensor from the files (never whole into memory).
-        let mut shards = safetensors_files(path)?
-            .iter()
-            .map(|p| std::fs::File::open(p).map(std::io::BufReader::new).map_err(|e| EngineError::MissingFile(format!("{} ({e})", p.display()))))
-            .collect::<Result<Vec<_>>>()?;
-        let files = ModelFiles::Checkpoint(CheckpointFiles {
-            config_json: &config,
-            tokenizer_json: &tokenizer,
-            tokenizer_config_json: tokenizer_config.as_deref(),
-            generation_config_json: generation_config.as_deref(),
-            safetensors: shards.iter_mut().map(|r| r as &mut dyn ReadSeek).collect(),
-        });
-        LanguageModel::load(files, precision)
+        // Weights are read tensor by tensor from the files (never whole into memory).
+        let open = |p: &std::path::PathBuf| -> Result<Box<dyn ReadSeek>> {
+            let file = std::fs::File::open(p).map_err(|e| EngineError::MissingFile(format!("{} ({e})", p.display())))?;
+            Ok(Box::new(std::io::BufReader::new(file)))
+        };
+        let files = CheckpointFiles {
+            config_json: read(&path.join("config.json"))?,
+            tokenizer_json: read(&path.join("tokenizer.json"))?,
+            tokenizer_config_json: read_optional(&path.join("tokenizer_config.json"))?,
+            generation_config_json: read_optional(&path.join("generation_config.json"))?,
+            safetensors: safetensors_files(path)?.iter().map(open).collect::<Result<_>>()?,
+        };
+        LanguageModel::load(ModelFiles::Checkpoint(files), precision)
     } else {
         let bytes = read(path)?;
         LanguageModel::load(ModelFiles::Gguf(&bytes), precision)
@@ -63,7 +59,7 @@ pub fn load(path: &Path, precision: Precision) -> Result<LanguageModel> {
 /// q/k rows are put back in Hugging Face's rotate-half order.
 pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path, dtype: candle_core::DType) -> Result<()> {
     use crate::engine::config::config_from_gguf;
-    use crate::engine::weights::{hf_name, permute_for_rope_halves, read_gguf};
+    use crate::engine::weights::{hf_name, permute_qk, read_gguf, RopeRows};
     use crate::engine::tokenizer::TextTokenizer;
     let io = |e: std::io::Error| EngineError::MissingFile(format!("{} ({e})", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
@@ -73,13 +69,7 @@ pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path, dtype: candle_core::D
     for name in ct.tensor_infos.keys() {
         let Some(hf) = hf_name(name) else { continue };
         let t = ct.tensor(&mut cursor, name, &candle_core::Device::Cpu)?.dequantize(&candle_core::Device::Cpu)?;
-        let t = if name.ends_with("attn_q.weight") {
-            permute_for_rope_halves(&t, c.n_heads, c.head_dim())?
-        } else if name.ends_with("attn_k.weight") {
-            permute_for_rope_halves(&t, c.n_kv_heads, c.head_dim())?
-        } else {
-            t
-        };
+        let t = permute_qk(name, t, (c.n_heads, c.n_kv_heads, c.head_dim()), RopeRows::ToHuggingFace)?;
         tensors.insert(hf, t.to_dtype(dtype)?);
     }
     let tied = !ct.tensor_infos.contains_key("output.weight");
@@ -103,7 +93,11 @@ pub fn write_checkpoint_from_gguf(gguf: &[u8], dir: &Path, dtype: candle_core::D
         "bos_token_id": bos,
         "eos_token_id": eos,
         "hidden_act": "silu",
-        "torch_dtype": "float32",
+        "torch_dtype": match dtype {
+            candle_core::DType::BF16 => "bfloat16",
+            candle_core::DType::F16 => "float16",
+            _ => "float32",
+        },
     });
     let name = |id: Option<u32>| id.map(|i| tokenizer.decode(&[i], false).unwrap_or_default());
     let tokenizer_config = serde_json::json!({

@@ -16,10 +16,11 @@ fn main() {
 mod cli {
     use std::path::PathBuf;
 
-    use clap::Parser;
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    use clap::{Parser, ValueEnum};
     use serde::Serialize;
-    use three_answers::engine::modes::{self, Conversation, DEFAULT_FOLLOW_UP, DEFAULT_QUESTION};
-    use three_answers::engine::{Generation, LanguageModel, Message, Precision, Result, SamplingSettings, StopReason, Timings};
+    use three_answers::engine::modes::{Conversation, Prompt, DEFAULT_FOLLOW_UP, DEFAULT_QUESTION};
+    use three_answers::engine::{Generation, LanguageModel, Precision, Result, SamplingSettings, StopReason, Timings};
     use three_answers::local_files;
 
     #[derive(Parser)]
@@ -32,8 +33,8 @@ mod cli {
         #[arg(long)]
         instruct: PathBuf,
         /// auto (fastest faithful form), stored, f32, f16 or q8_0.
-        #[arg(long, default_value = "auto")]
-        precision: String,
+        #[arg(long, default_value = "auto", value_parser = precision_parser())]
+        precision: Precision,
         /// New tokens for the foundation, instruct and first chat answers.
         #[arg(long, default_value_t = 30)]
         max_new_tokens: usize,
@@ -64,8 +65,8 @@ mod cli {
         #[arg(long)]
         export_checkpoint: Option<PathBuf>,
         /// The float type of an exported checkpoint: f32, f16 or bf16 (the official checkpoints' type).
-        #[arg(long, default_value = "f32")]
-        export_dtype: String,
+        #[arg(long, value_enum, default_value_t = ExportDtype::F32)]
+        export_dtype: ExportDtype,
         /// Benchmark instead: prefill the templated question, then decode this
         /// many tokens greedily ignoring end-of-text; 3 runs, medians, one JSON line.
         #[arg(long)]
@@ -75,6 +76,18 @@ mod cli {
         json: bool,
         #[arg(default_value = DEFAULT_QUESTION)]
         question: String,
+    }
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum ExportDtype {
+        F32,
+        F16,
+        Bf16,
+    }
+
+    /// The engine's precision names, checked and listed by clap.
+    fn precision_parser() -> impl TypedValueParser<Value = Precision> {
+        PossibleValuesParser::new(Precision::ALL.map(Precision::name)).map(|s| Precision::from_name(&s).expect("one of the listed names"))
     }
 
     /// One answer, as `--json` prints it.
@@ -110,15 +123,14 @@ mod cli {
 
     pub fn run() -> Result<()> {
         let a = Args::parse();
-        let precision = Precision::parse(&a.precision)?;
+        let precision = a.precision;
         if let Some(dir) = &a.export_checkpoint {
             let gguf = std::fs::read(&a.instruct)
                 .map_err(|e| three_answers::engine::EngineError::MissingFile(format!("{} ({e})", a.instruct.display())))?;
-            let dtype = match a.export_dtype.as_str() {
-                "f32" => candle_core::DType::F32,
-                "f16" => candle_core::DType::F16,
-                "bf16" => candle_core::DType::BF16,
-                other => return Err(three_answers::engine::EngineError::Settings(format!("unknown --export-dtype {other}: use f32, f16 or bf16"))),
+            let dtype = match a.export_dtype {
+                ExportDtype::F32 => candle_core::DType::F32,
+                ExportDtype::F16 => candle_core::DType::F16,
+                ExportDtype::Bf16 => candle_core::DType::BF16,
             };
             local_files::write_checkpoint_from_gguf(&gguf, dir, dtype)?;
             println!("wrote {}", dir.display());
@@ -151,7 +163,7 @@ mod cli {
         };
 
         // 1. Foundation: the raw string, continued.
-        let prompt = modes::foundation_prompt(&a.question);
+        let prompt = Prompt::Raw(a.question.clone()).text(&instruct)?;
         let foundation_model: &mut LanguageModel = base.as_mut().unwrap_or(&mut instruct);
         let g = foundation_model.generate(&prompt, settings(a.max_new_tokens))?;
         if a.base.is_none() {
@@ -161,7 +173,7 @@ mod cli {
         let foundation = Turn::new(prompt, &g);
 
         // 2. Instruct: the templated prompt, shown before the answer.
-        let prompt = modes::instruct_prompt(&instruct, &a.question)?;
+        let prompt = Prompt::Instruct(a.question.clone()).text(&instruct)?;
         say(format!("== Templated prompt ==\n{prompt}"));
         let g = instruct.generate(&prompt, settings(a.max_new_tokens))?;
         say(format!("== Instruct ==\n{}\n", describe(&g)));
@@ -171,12 +183,11 @@ mod cli {
         let mut chat = Conversation::new(a.system.clone());
         let mut turns = vec![];
         for (question, max) in [(&a.question, a.max_new_tokens), (&a.follow_up, a.follow_up_max_new_tokens)] {
-            chat.turns.push(Message::user(question));
+            chat.user(question);
             let prompt = chat.prompt(&instruct)?;
             let g = instruct.generate(&prompt, settings(max))?;
             say(format!("== Chat ==\nuser: {question}\nassistant: {}\n", describe(&g)));
-            // Fed back as transformers' pipeline does: the decoded reply, unmodified.
-            chat.turns.push(Message::assistant(&instruct.tokenizer.decode(g.generated_ids(), true)?));
+            chat.assistant(&instruct.tokenizer.decode(g.generated_ids(), true)?);
             turns.push(Turn::new(prompt, &g));
         }
 
@@ -194,7 +205,7 @@ mod cli {
     }
 
     fn bench(model: &mut LanguageModel, question: &str, new_tokens: usize, load_ms: f64) -> Result<()> {
-        let prompt = modes::instruct_prompt(model, question)?;
+        let prompt = Prompt::Instruct(question.to_string()).text(model)?;
         let mut runs = vec![];
         for _ in 0..3 {
             model.reset();
@@ -212,9 +223,9 @@ mod cli {
         let mut chat = Conversation::new(None);
         let mut turns = vec![];
         for i in 0..10 {
-            chat.turns.push(Message::user(&format!("Tell me one fact about the number {}.", i + 1)));
+            chat.user(&format!("Tell me one fact about the number {}.", i + 1));
             let g = model.generate(&chat.prompt(model)?, SamplingSettings::greedy(24))?;
-            chat.turns.push(Message::assistant(&model.tokenizer.decode(g.generated_ids(), true)?));
+            chat.assistant(&model.tokenizer.decode(g.generated_ids(), true)?);
             let t = g.timings();
             turns.push(serde_json::json!({"prompt_tokens": t.prompt_tokens, "reused_tokens": t.reused_tokens, "prefill_ms": t.prefill_ms}));
         }

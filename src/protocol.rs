@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::engine::{Candidate, Message, Mode, Precision, SamplingSettings, StopReason, Timings};
+pub use crate::engine::{Candidate, Conversation, Message, Mode, Precision, Prompt, SamplingSettings, StopReason, Timings};
 
 /// Which of the two loaded models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -14,6 +14,16 @@ pub use crate::engine::{Candidate, Message, Mode, Precision, SamplingSettings, S
 pub enum Slot {
     Foundation,
     Instruct,
+}
+
+impl Slot {
+    /// Its place in per-slot arrays: foundation 0, instruct 1.
+    pub fn index(self) -> usize {
+        match self {
+            Slot::Foundation => 0,
+            Slot::Instruct => 1,
+        }
+    }
 }
 
 /// Which model a tab's answers come from (Foundation runs on the foundation
@@ -94,18 +104,17 @@ pub enum ToWorker {
     /// Remove every cached file whose URL starts with `{model}/resolve/`.
     DeleteCached { model: String },
     /// Generate one answer. Jobs run one after the other, in order.
-    Ask {
-        job: u64,
-        mode: Mode,
-        /// Foundation/Instruct: the question. Chat: ignored (see `messages`).
-        question: String,
-        /// Chat only: the whole conversation so far, system prompt first if any,
-        /// ending with the user's new message.
-        messages: Vec<Message>,
-        settings: SamplingSettings,
-    },
+    Ask(Ask),
     /// Stop the running job and drop every queued one.
     Stop,
+}
+
+/// One answer to write: `job` names it in every reply about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ask {
+    pub job: u64,
+    pub prompt: Prompt,
+    pub settings: SamplingSettings,
 }
 
 /// One token of a prompt, for the Prompt tab's token view.
@@ -135,7 +144,7 @@ pub enum FromWorker {
     /// A model could not be fetched or loaded: `message` says which file and why.
     LoadFailed { slot: Slot, message: String },
     /// A job started: the exact prompt string and its tokens.
-    Started { job: u64, mode: Mode, prompt: String, tokens: Vec<PromptToken> },
+    Started { job: u64, prompt: String, tokens: Vec<PromptToken> },
     /// One generated token (`text` may be empty mid-character).
     Token { job: u64, id: u32, text: String, candidates: Vec<Candidate> },
     /// A job ended. `stop_reason: None` means it was stopped by the user.
@@ -143,15 +152,7 @@ pub enum FromWorker {
     /// history keeps, as transformers' pipeline does). `end_candidates`: when
     /// the model picked end-of-text and candidates were asked for, what it
     /// weighed at that step (why an answer ended at once); empty otherwise.
-    Done {
-        job: u64,
-        stop_reason: Option<StopReason>,
-        timings: Timings,
-        token_ids: Vec<u32>,
-        reply: String,
-        #[serde(default)]
-        end_candidates: Vec<Candidate>,
-    },
+    Done { job: u64, stop_reason: Option<StopReason>, timings: Timings, token_ids: Vec<u32>, reply: String, end_candidates: Vec<Candidate> },
     /// A job failed.
     Failed { job: u64, message: String },
 }
@@ -312,23 +313,16 @@ mod tests {
     fn round_trip() {
         let m = ToWorker::Stop;
         assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
+        let mut chat = Conversation::new(Some("Be brief.".into()));
+        chat.user("Hi");
+        for prompt in [Prompt::Raw("Hi".into()), Prompt::Instruct("Hi".into()), Prompt::Chat(chat)] {
+            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3) });
+            assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
+        }
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
         let why = vec![Candidate { id: 2, text: "<|im_end|>".into(), logit: 20.5, prob: 0.67 }];
         let m = FromWorker::Done { job: 3, stop_reason: Some(StopReason::EndOfText), timings: Timings::default(), token_ids: vec![2], reply: String::new(), end_candidates: why };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
-    }
-
-    #[test]
-    fn done_without_end_candidates_still_parses() {
-        let mut v: serde_json::Value = serde_json::from_str(
-            &FromWorker::Done { job: 1, stop_reason: None, timings: Timings::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![] }.to_json(),
-        )
-        .unwrap();
-        v.as_object_mut().unwrap().remove("end_candidates");
-        match FromWorker::from_json(&v.to_string()).unwrap() {
-            FromWorker::Done { job: 1, end_candidates, .. } => assert!(end_candidates.is_empty()),
-            other => panic!("{other:?}"),
-        }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use three_answers::engine::modes::{self, Conversation};
+use three_answers::engine::modes::{self, Conversation, Prompt};
 use three_answers::engine::{
     ChatTemplate, EngineError, LanguageModel, Message, ModelFiles, Precision, SamplingSettings, Step, StopReason,
 };
@@ -96,7 +96,7 @@ fn assert_reproduces_transformers(model: &mut LanguageModel, label: &str) {
         let c = case(&reference, id);
         let prompt = match c["messages"].is_array() {
             true => model.chat_prompt(&messages(&c["messages"]), true).unwrap(),
-            false => modes::foundation_prompt(c["prompt"].as_str().unwrap()),
+            false => Prompt::Raw(c["prompt"].as_str().unwrap().into()).text(model).unwrap(),
         };
         assert_eq!(prompt, c["prompt"].as_str().unwrap());
         let g = model.generate(&prompt, settings_for(c)).unwrap();
@@ -105,7 +105,7 @@ fn assert_reproduces_transformers(model: &mut LanguageModel, label: &str) {
     let mut chat = Conversation::new(None);
     for (turn, question) in [(1, modes::DEFAULT_QUESTION), (2, modes::DEFAULT_FOLLOW_UP)] {
         let c = case(&reference, &format!("c_chat#turn{turn}"));
-        chat.turns.push(Message::user(question));
+        chat.user(question);
         assert_eq!(chat.messages(), messages(&c["messages"]));
         let prompt = chat.prompt(model).unwrap();
         assert_eq!(prompt, c["prompt"].as_str().unwrap());
@@ -115,7 +115,7 @@ fn assert_reproduces_transformers(model: &mut LanguageModel, label: &str) {
             assert!(g.timings().reused_tokens >= 37, "{label}: turn 2 re-used only {} tokens", g.timings().reused_tokens);
             assert!(g.text().contains("Eiffel Tower"), "{label}: {}", g.text());
         }
-        chat.turns.push(Message::assistant(&model.tokenizer.decode(g.generated_ids(), true).unwrap()));
+        chat.assistant(&model.tokenizer.decode(g.generated_ids(), true).unwrap());
     }
 }
 
@@ -124,7 +124,7 @@ fn templated_prompt_and_ids_match_the_reference() {
     let model = load_gguf(Precision::Stored);
     let reference = fixture("transformers-f32-reference.json");
     let c = case(&reference, "b_instruct");
-    let prompt = modes::instruct_prompt(&model, modes::DEFAULT_QUESTION).unwrap();
+    let prompt = Prompt::Instruct(modes::DEFAULT_QUESTION.into()).text(&model).unwrap();
     assert_eq!(
         prompt,
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
@@ -140,10 +140,12 @@ fn templated_prompt_and_ids_match_the_reference() {
 #[test]
 fn foundation_mode_sends_the_raw_string_without_special_tokens() {
     let model = load_gguf(Precision::Stored);
-    let prompt = modes::foundation_prompt(modes::DEFAULT_QUESTION);
-    assert_eq!(prompt, modes::DEFAULT_QUESTION);
+    let reference = fixture("transformers-f32-reference.json");
+    let c = case(&reference, "a_foundation_raw");
+    let prompt = Prompt::Raw(modes::DEFAULT_QUESTION.into()).text(&model).unwrap();
+    assert_eq!(prompt, c["prompt"].as_str().unwrap(), "the raw question, no template");
     let encoded = model.tokenizer.encode(&prompt).unwrap();
-    assert_eq!(encoded, vec![1780, 314, 260, 3575, 282, 4649, 47]);
+    assert_eq!(encoded, ids(&c["prompt_ids"]));
     assert!(encoded.iter().all(|&id| !model.tokenizer.is_special(id)));
 }
 
@@ -211,43 +213,47 @@ fn auto_precision_requantizes_q4_1_to_q8_0_and_still_follows_llama_cpp() {
     assert_follows_llama_cpp(Precision::Auto);
 }
 
+/// On every golden prompt: llama.cpp's first-step top 5 are in ours with
+/// logits within 1.0 (through `end_candidates` when the first pick is
+/// end-of-text), and our greedy ids agree with llama.cpp's at least up to its
+/// first near-tie (top-2 margin < 0.5), where rounding may pick either token.
+/// Prints each prompt's agreed length (`--nocapture`).
 fn assert_follows_llama_cpp(precision: Precision) {
     let mut model = load_gguf(precision);
     let golden = fixture("llamacpp-q4_1-golden.json");
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 10);
-    let mut compared_steps = 0;
+    let (mut guaranteed_steps, mut agreed_steps, mut total_steps) = (0, 0, 0);
     for c in cases {
         let id = c["id"].as_str().unwrap();
         let settings = SamplingSettings { show_candidates: 5, ..settings_for(c) };
         let mut g = model.start(c["prompt"].as_str().unwrap(), settings).unwrap();
-        // First step: llama.cpp's top-5 logits within 1.0 of ours.
         let first = match model.next_token(&mut g).unwrap() {
             Step::Token { candidates, .. } => candidates,
-            Step::Done(_) => vec![], // the first pick was end-of-text: candidates are not reported
+            Step::Done(_) => g.end_candidates().to_vec(),
         };
-        if !first.is_empty() {
-            let mut shared = 0;
-            for top in c["first_step_top5"].as_array().unwrap() {
-                let (token, logit) = (top["id"].as_u64().unwrap() as u32, top["logit"].as_f64().unwrap() as f32);
-                if let Some(mine) = first.iter().find(|c| c.id == token) {
-                    assert!((mine.logit - logit).abs() <= 1.0, "{id}: token {token} logit {} vs llama.cpp {logit}", mine.logit);
-                    shared += 1;
-                }
+        let mut shared = 0;
+        for top in c["first_step_top5"].as_array().unwrap() {
+            let (token, logit) = (top["id"].as_u64().unwrap() as u32, top["logit"].as_f64().unwrap() as f32);
+            if let Some(mine) = first.iter().find(|c| c.id == token) {
+                assert!((mine.logit - logit).abs() <= 1.0, "{id}: token {token} logit {} vs llama.cpp {logit}", mine.logit);
+                shared += 1;
             }
-            assert!(shared >= 4, "{id}: only {shared} of llama.cpp's top 5 are in ours");
         }
+        assert!(shared >= 4, "{id}: only {shared} of llama.cpp's top 5 are in ours ({} candidates)", first.len());
         while let Step::Token { .. } = model.next_token(&mut g).unwrap() {}
-        // Greedy ids equal llama.cpp's up to its first near-tie (top-2 margin < 0.5).
         let margins: Vec<f64> = c["margins"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
         let reference = ids(&c["generated_ids"]);
-        let safe = margins.iter().position(|&m| m < 0.5).unwrap_or(reference.len());
-        let n = safe.min(reference.len());
-        assert_eq!(&g.generated_ids()[..n.min(g.generated_ids().len())], &reference[..n], "{id}: first {n} ids");
-        assert!(g.generated_ids().len() >= n, "{id}: stopped early");
-        compared_steps += n;
+        let guaranteed = margins.iter().position(|&m| m < 0.5).unwrap_or(reference.len()).min(reference.len());
+        let agreed = g.generated_ids().iter().zip(&reference).take_while(|(a, b)| a == b).count();
+        eprintln!("{}: {id}: {agreed} of {} ids agree with llama.cpp (first near-tie at step {guaranteed})", precision.name(), reference.len());
+        assert!(agreed >= guaranteed, "{id}: only the first {agreed} ids agree, {guaranteed} were required");
+        guaranteed_steps += guaranteed;
+        agreed_steps += agreed;
+        total_steps += reference.len();
     }
-    assert!(compared_steps >= 30, "only {compared_steps} steps were comparable");
+    eprintln!("{}: {agreed_steps} of {total_steps} ids agree; {guaranteed_steps} came before a near-tie", precision.name());
+    assert!(guaranteed_steps >= 30, "only {guaranteed_steps} steps came before a near-tie: the golden file compares too little");
 }
 
 /// One prompt, one answer: at every precision the logits of every position
@@ -532,13 +538,12 @@ fn bad_checkpoint_files_say_what_is_wrong() {
     let (config, tokenizer, tokenizer_config) = (read("config.json"), read("tokenizer.json"), read("tokenizer_config.json"));
     let weights = read("model.safetensors");
     let load = |config: &[u8], tokenizer: &[u8], tokenizer_config: &[u8], weights: &[&[u8]]| {
-        let mut cursors: Vec<_> = weights.iter().map(|w| std::io::Cursor::new(*w)).collect();
         let files = three_answers::engine::CheckpointFiles {
-            config_json: config,
-            tokenizer_json: tokenizer,
-            tokenizer_config_json: Some(tokenizer_config),
+            config_json: config.to_vec(),
+            tokenizer_json: tokenizer.to_vec(),
+            tokenizer_config_json: Some(tokenizer_config.to_vec()),
             generation_config_json: None,
-            safetensors: cursors.iter_mut().map(|c| c as &mut dyn three_answers::engine::ReadSeek).collect(),
+            safetensors: weights.iter().map(|w| Box::new(std::io::Cursor::new(w.to_vec())) as Box<dyn three_answers::engine::ReadSeek>).collect(),
         };
         LanguageModel::load(ModelFiles::Checkpoint(files), Precision::Stored).err().expect("should fail")
     };
@@ -579,14 +584,14 @@ fn hostile_tokenizer_settings_are_neutralised_or_refused() {
     let src = checkpoint_dir();
     let read = |f: &str| std::fs::read(src.join(f)).unwrap();
     let (config, tokenizer, tokenizer_config) = (read("config.json"), read("tokenizer.json"), read("tokenizer_config.json"));
-    let mut weights = std::fs::File::open(src.join("model.safetensors")).unwrap();
-    let mut load = |tokenizer: &[u8]| {
+    let load = |tokenizer: &[u8]| {
+        let weights = std::fs::File::open(src.join("model.safetensors")).unwrap();
         let files = three_answers::engine::CheckpointFiles {
-            config_json: &config,
-            tokenizer_json: tokenizer,
-            tokenizer_config_json: Some(&tokenizer_config),
+            config_json: config.clone(),
+            tokenizer_json: tokenizer.to_vec(),
+            tokenizer_config_json: Some(tokenizer_config.clone()),
             generation_config_json: None,
-            safetensors: vec![&mut weights as &mut dyn three_answers::engine::ReadSeek],
+            safetensors: vec![Box::new(weights)],
         };
         LanguageModel::load(ModelFiles::Checkpoint(files), Precision::F32)
     };
@@ -670,7 +675,7 @@ fn a_prompt_longer_than_the_context_is_refused_and_the_model_still_works() {
 #[test]
 fn precision_names_parse() {
     for p in Precision::ALL {
-        assert_eq!(Precision::parse(p.name()).unwrap(), p);
+        assert_eq!(Precision::from_name(&p.name().to_uppercase()), Some(p));
     }
-    assert!(Precision::parse("q2").is_err());
+    assert_eq!(Precision::from_name("q2"), None);
 }

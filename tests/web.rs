@@ -11,8 +11,8 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Promise, Reflect};
-use three_answers::app::text::{DEFAULT_FOLLOW_UP, DEFAULT_QUESTION, PRESETS};
-use three_answers::protocol::{Candidate, FromWorker, Message, Mode, Origin, PromptToken, Slot, StopReason, Timings, ToWorker};
+use three_answers::app::text::{DEFAULT_FOLLOW_UP, PRESETS};
+use three_answers::protocol::{Ask, Candidate, FromWorker, Message, Mode, Origin, Prompt, PromptToken, Slot, StopReason, Timings, ToWorker};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
@@ -136,7 +136,14 @@ fn asks_in(posted: Vec<ToWorker>) -> Vec<(u64, Mode, String, Vec<Message>, usize
     posted
         .into_iter()
         .filter_map(|m| match m {
-            ToWorker::Ask { job, mode, question, messages, settings } => Some((job, mode, question, messages, settings.max_new_tokens)),
+            // (job, mode, the question or the chat's last message, the chat's messages, max_new_tokens)
+            ToWorker::Ask(Ask { job, prompt, settings }) => {
+                let (question, messages) = match &prompt {
+                    Prompt::Raw(q) | Prompt::Instruct(q) => (q.clone(), vec![]),
+                    Prompt::Chat(c) => (c.turns.last().map(|m| m.content.clone()).unwrap_or_default(), c.messages()),
+                };
+                Some((job, prompt.mode(), question, messages, settings.max_new_tokens))
+            }
             _ => None,
         })
         .collect()
@@ -271,7 +278,6 @@ async fn question_box_default_presets_and_ask_sends_one_job_per_mode() {
     let page = Page::open().await;
     let question = q("#question");
     assert_eq!(value(&question), "What is the capital of France?");
-    assert_eq!(DEFAULT_QUESTION, "What is the capital of France?");
 
     let presets: Vec<String> = qa("[role=group][aria-label='Example questions'] button").iter().map(text).collect();
     assert_eq!(presets, PRESETS);
@@ -373,7 +379,7 @@ async fn prompt_tab_highlights_special_tokens_and_renders_markup_as_text() {
         tok(1, "<|im_start|>", true),
         tok(4093, "user", false),
     ];
-    page.send(FromWorker::Started { job: instruct_job, mode: Mode::Instruct, prompt: prompt.into(), tokens: tokens.clone() }).await;
+    page.send(FromWorker::Started { job: instruct_job, prompt: prompt.into(), tokens: tokens.clone() }).await;
 
     let pre = q("[data-testid=prompt-instruct] pre.prompt");
     assert_eq!(text(&pre), prompt, "the exact prompt string, every character shown");
@@ -402,7 +408,7 @@ async fn prompt_tab_highlights_special_tokens_and_renders_markup_as_text() {
     assert_eq!(text(&pieces[2]), "↵198", "a newline piece is shown as ↵");
     assert!(try_q("[data-testid=prompt-instruct] pre.prompt").is_none());
 
-    page.send(FromWorker::Started { job: chat_job, mode: Mode::Chat, prompt: "<|im_start|>user\nhi".into(), tokens: vec![tok(1, "<|im_start|>", true)] }).await;
+    page.send(FromWorker::Started { job: chat_job, prompt: "<|im_start|>user\nhi".into(), tokens: vec![tok(1, "<|im_start|>", true)] }).await;
     assert_eq!(qa("[data-testid=prompt-chat] .piece.special").len(), 1);
     click(&q("[data-testid=toggle-tokens]")).await;
     let chat_marks: Vec<String> = qa("[data-testid=prompt-chat] mark.special").iter().map(text).collect();
@@ -418,7 +424,7 @@ async fn answers_stream_as_text_and_say_how_they_ended() {
     let (f, i, c) = (asks[0].0, asks[1].0, asks[2].0);
 
     // Instruct: model output with markup streams in as text.
-    page.send(FromWorker::Started { job: i, mode: Mode::Instruct, prompt: "p".into(), tokens: vec![] }).await;
+    page.send(FromWorker::Started { job: i, prompt: "p".into(), tokens: vec![] }).await;
     assert_eq!(attr(&q("#panel-instruct [data-testid=answer]"), "data-phase").as_deref(), Some("reading"));
     page.send(token(i, 10, "<img src=x onerror=\"window.__pwned3 = 1\">")).await;
     page.send(token(i, 11, " & <b>Paris</b>")).await;
@@ -439,7 +445,7 @@ async fn answers_stream_as_text_and_say_how_they_ended() {
     assert!(Reflect::get(&js_sys::global(), &"__pwned3".into()).unwrap().is_undefined());
 
     // Foundation: cut at max_new_tokens says so (and the prompt is echoed before the text).
-    page.send(FromWorker::Started { job: f, mode: Mode::Foundation, prompt: "What is the capital of France?".into(), tokens: vec![] }).await;
+    page.send(FromWorker::Started { job: f, prompt: "What is the capital of France?".into(), tokens: vec![] }).await;
     page.send(token(f, 5, " What is the capital of Germany?")).await;
     page.send(done(f, Some(StopReason::MaxNewTokens), "")).await;
     let ending = text(&q("#panel-foundation [data-testid=ending]"));
@@ -448,7 +454,7 @@ async fn answers_stream_as_text_and_say_how_they_ended() {
     assert_eq!(text(&q("#panel-foundation [data-testid=answer-text]")), " What is the capital of Germany?");
 
     // Chat: the first token was end-of-text: words, not an empty bubble.
-    page.send(FromWorker::Started { job: c, mode: Mode::Chat, prompt: "p".into(), tokens: vec![] }).await;
+    page.send(FromWorker::Started { job: c, prompt: "p".into(), tokens: vec![] }).await;
     page.send(done(c, Some(StopReason::EndOfText), "")).await;
     let ending = text(&q("#panel-chat [data-testid=chat-assistant] [data-testid=ending]"));
     assert!(ending.contains("ended its answer at once"), "{ending}");
@@ -472,7 +478,7 @@ async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
         .take_posted()
         .into_iter()
         .filter_map(|m| match m {
-            ToWorker::Ask { job, mode, settings, .. } => Some((job, mode, settings.show_candidates)),
+            ToWorker::Ask(Ask { job, prompt, settings }) => Some((job, prompt.mode(), settings.show_candidates)),
             _ => None,
         })
         .collect();
@@ -482,7 +488,7 @@ async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
 
     let cand = |id: u32, text: &str, prob: f32| Candidate { id, text: text.into(), logit: 10.0 * prob, prob };
     let why = vec![cand(2, "<|im_end|>", 0.67), cand(198, "\n", 0.16), cand(378, " The", 0.05), cand(9, "<b>x</b>", 0.01)];
-    page.send(FromWorker::Started { job: f, mode: Mode::Foundation, prompt: "What is the capital of France?".into(), tokens: vec![] }).await;
+    page.send(FromWorker::Started { job: f, prompt: "What is the capital of France?".into(), tokens: vec![] }).await;
     page.send(FromWorker::Done {
         job: f,
         stop_reason: Some(StopReason::EndOfText),

@@ -9,8 +9,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
-use super::state::{AppState, FileProgress, LoadPhase, ModelStatus, Phase, StorageInfo};
-use crate::protocol::{FromWorker, ModelSource, Slot, StopReason, ToWorker};
+use super::signals::AppState;
+use super::state::{Answer, ChatTurn, FileProgress, GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
+use crate::protocol::{Ask, FromWorker, ModelSource, Precision, Prompt, Slot, StopReason, ToWorker};
 
 /// Trunk's loader for the `worker` bin (next to index.html).
 const WORKER_URL: &str = "./worker_loader.js";
@@ -32,13 +33,6 @@ thread_local! {
     /// Files the user picked for a slot (foundation, instruct): kept so a
     /// precision change or a worker restart loads them again.
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
-}
-
-fn slot_index(slot: Slot) -> usize {
-    match slot {
-        Slot::Foundation => 0,
-        Slot::Instruct => 1,
-    }
 }
 
 /// Starts the worker and asks it to load the models.
@@ -133,13 +127,13 @@ pub fn load_local(state: AppState, slot: Slot, files: Vec<web_sys::File>) {
     }
     let names: Vec<String> = files.iter().map(|f| f.name()).collect();
     let array: js_sys::Array = files.into_iter().collect();
-    LOCAL.with(|l| l.borrow_mut()[slot_index(slot)] = Some((names.join(", "), array)));
+    LOCAL.with(|l| l.borrow_mut()[slot.index()] = Some((names.join(", "), array)));
     let precision = state.settings.with_untracked(|s| s.precision);
     send_local(state, slot, precision);
 }
 
-fn send_local(state: AppState, slot: Slot, precision: crate::protocol::Precision) {
-    let Some((names, files)) = LOCAL.with(|l| l.borrow()[slot_index(slot)].clone()) else { return };
+fn send_local(state: AppState, slot: Slot, precision: Precision) {
+    let Some((names, files)) = LOCAL.with(|l| l.borrow()[slot.index()].clone()) else { return };
     state.model(slot).set(ModelStatus { spec: format!("local: {names}"), phase: LoadPhase::Downloading, ..Default::default() });
     let msg: js_sys::Array = [JsValue::from_str(&ToWorker::LoadLocal { slot, precision }.to_json()), files.into()].into_iter().collect();
     post(msg.into());
@@ -147,12 +141,12 @@ fn send_local(state: AppState, slot: Slot, precision: crate::protocol::Precision
 
 /// Back to the hub for a slot (forget its local files) and reload.
 pub fn forget_local(state: AppState, slot: Slot) {
-    LOCAL.with(|l| l.borrow_mut()[slot_index(slot)] = None);
+    LOCAL.with(|l| l.borrow_mut()[slot.index()] = None);
     load_models(state);
 }
 
 pub fn is_local(slot: Slot) -> bool {
-    LOCAL.with(|l| l.borrow()[slot_index(slot)].is_some())
+    LOCAL.with(|l| l.borrow()[slot.index()].is_some())
 }
 
 pub fn list_cache() {
@@ -249,19 +243,18 @@ fn receive(state: AppState, msg: FromWorker) {
         FromWorker::Token { job, id, text, candidates } => state.with_answer(job, |a| {
             a.phase = Phase::Streaming;
             a.text.push_str(&text);
-            a.tokens.push(super::state::GenToken { id, text, candidates });
+            a.tokens.push(GenToken { id, text, candidates });
         }),
         FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates } => state.with_answer(job, |a| {
             a.phase = match stop_reason {
                 Some(r) => Phase::Done(r),
                 None => Phase::Stopped,
             };
-            a.end_step = match (stop_reason, end_candidates.is_empty()) {
-                (Some(StopReason::EndOfText), false) => {
-                    // The picked id ends `token_ids`; an older sender may leave it out.
-                    let id = token_ids.last().copied().unwrap_or(end_candidates[0].id);
+            // The end-of-text id the model picked ends `token_ids`.
+            a.end_step = match (stop_reason, token_ids.last(), end_candidates.is_empty()) {
+                (Some(StopReason::EndOfText), Some(&id), false) => {
                     let text = end_candidates.iter().find(|c| c.id == id).map(|c| c.text.clone()).unwrap_or_default();
-                    Some(super::state::GenToken { id, text, candidates: end_candidates })
+                    Some(GenToken { id, text, candidates: end_candidates })
                 }
                 _ => None,
             };
@@ -285,15 +278,14 @@ pub fn ask(state: AppState) {
     let settings = state.settings.get_untracked();
     let max = settings.sampling.max_new_tokens;
     let (f, i, c) = (state.job_id(), state.job_id(), state.job_id());
-    state.foundation.set(super::state::Answer::waiting(f, max));
-    state.instruct.set(super::state::Answer::waiting(i, max));
+    state.foundation.set(Answer::waiting(f, max));
+    state.instruct.set(Answer::waiting(i, max));
     state.chat.set(vec![]);
-    let messages = state.chat_messages(&question);
-    state.chat.set(vec![super::state::ChatTurn { user: question.clone(), answer: super::state::Answer::waiting(c, max) }]);
-    use crate::protocol::Mode;
-    send(&ToWorker::Ask { job: f, mode: Mode::Foundation, question: question.clone(), messages: vec![], settings: settings.sampling(max, 5) });
-    send(&ToWorker::Ask { job: i, mode: Mode::Instruct, question: question.clone(), messages: vec![], settings: settings.sampling(max, 0) });
-    send(&ToWorker::Ask { job: c, mode: Mode::Chat, question, messages, settings: settings.sampling(max, 0) });
+    let conversation = state.conversation(&question);
+    state.chat.set(vec![ChatTurn { user: question.clone(), answer: Answer::waiting(c, max) }]);
+    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5) }));
+    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0) }));
+    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0) }));
 }
 
 /// The chat's follow-up box: one more turn with the whole history.
@@ -305,10 +297,10 @@ pub fn follow_up(state: AppState) {
     let settings = state.settings.get_untracked();
     let max = settings.follow_up_max_new_tokens;
     let job = state.job_id();
-    let messages = state.chat_messages(&text);
-    state.chat.update(|c| c.push(super::state::ChatTurn { user: text.clone(), answer: super::state::Answer::waiting(job, max) }));
+    let conversation = state.conversation(&text);
+    state.chat.update(|c| c.push(ChatTurn { user: text, answer: Answer::waiting(job, max) }));
     state.follow_up.set(String::new());
-    send(&ToWorker::Ask { job, mode: crate::protocol::Mode::Chat, question: text, messages, settings: settings.sampling(max, 0) });
+    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0) }));
 }
 
 pub fn stop() {
@@ -320,26 +312,4 @@ pub fn reset_chat(state: AppState) {
         send(&ToWorker::Stop);
     }
     state.chat.set(vec![]);
-}
-
-/// Words for an ended answer, or None while it streams / when it has text.
-pub fn ending_words(phase: &Phase, has_text: bool, max_new_tokens: usize) -> Option<String> {
-    match phase {
-        Phase::Done(StopReason::EndOfText) if !has_text => {
-            Some("The model ended its answer at once: its very first token was end-of-text, so there is nothing to show.".into())
-        }
-        Phase::Done(StopReason::MaxNewTokens) => {
-            Some(format!("Cut at max_new_tokens ({max_new_tokens}): the model had not finished. Raise it in Settings to read more."))
-        }
-        Phase::Stopped => Some("Stopped.".into()),
-        _ => None,
-    }
-}
-
-#[allow(dead_code)]
-pub fn slot_label(slot: Slot) -> &'static str {
-    match slot {
-        Slot::Foundation => "Foundation model",
-        Slot::Instruct => "Instruct model",
-    }
 }

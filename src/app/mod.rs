@@ -1,17 +1,20 @@
 //! The page: Leptos components over a handful of signals. It never runs the
 //! engine; it talks to the worker ([`bridge`]) in [`crate::protocol`] messages.
 //!
-//! - [`text`]: pure helpers (URL query, prompt highlighting, numbers in words).
-//! - `state`: the signals (answers, chat, model status, settings).
+//! - [`state`]: the page's state as plain data (answers, chat, model status,
+//!   settings); [`text`]: pure helpers (URL query, prompt highlighting, words
+//!   for states, sizes and speeds). Both unit-tested natively.
+//! - `signals`: that state in signals, shared as context.
 //! - `bridge`: the worker: start, send, receive, restart after a crash.
 //! - `views`: the components.
 
+pub mod state;
 pub mod text;
 
 #[cfg(target_arch = "wasm32")]
 mod bridge;
 #[cfg(target_arch = "wasm32")]
-mod state;
+mod signals;
 #[cfg(target_arch = "wasm32")]
 mod views;
 

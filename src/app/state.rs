@@ -1,9 +1,7 @@
-//! The page's state: plain data in signals, provided once as context.
+//! The page's state as plain data (what the signals in `signals.rs` hold),
+//! compiled and unit-tested natively too.
 
-use leptos::prelude::*;
-
-use super::text::{PageConfig, DEFAULT_FOLLOW_UP};
-use crate::protocol::{CachedFile, Candidate, Origin, Precision, PromptToken, SamplingSettings, Slot, StopReason, Timings};
+use crate::protocol::{CachedFile, Candidate, Conversation, Origin, Precision, PromptToken, SamplingSettings, StopReason, Timings};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Phase {
@@ -23,6 +21,19 @@ pub enum Phase {
 impl Phase {
     pub fn busy(&self) -> bool {
         matches!(self, Phase::Waiting | Phase::Reading | Phase::Streaming)
+    }
+
+    /// The page's `data-phase` (what the tests wait for).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Waiting => "waiting",
+            Phase::Reading => "reading",
+            Phase::Streaming => "streaming",
+            Phase::Done(_) => "done",
+            Phase::Stopped => "stopped",
+            Phase::Failed(_) => "failed",
+        }
     }
 }
 
@@ -152,103 +163,38 @@ impl Tab {
     }
 }
 
-/// Every signal of the page; `Copy`, shared through context.
-#[derive(Clone, Copy)]
-pub struct AppState {
-    pub config: StoredValue<PageConfig>,
-    pub question: RwSignal<String>,
-    pub tab: RwSignal<Tab>,
-    pub foundation: RwSignal<Answer>,
-    pub instruct: RwSignal<Answer>,
-    pub chat: RwSignal<Vec<ChatTurn>>,
-    pub system_prompt: RwSignal<String>,
-    pub follow_up: RwSignal<String>,
-    pub settings: RwSignal<Settings>,
-    pub foundation_model: RwSignal<ModelStatus>,
-    pub instruct_model: RwSignal<ModelStatus>,
-    /// A message at the top of the page (worker restarted, bad URL value, ...).
-    pub notice: RwSignal<Option<String>>,
-    pub next_job: RwSignal<u64>,
-    pub storage: RwSignal<StorageInfo>,
-    /// The storage panel is open (it refreshes when a model finishes loading).
-    pub storage_open: RwSignal<bool>,
+/// The chat's conversation for its next turn: the system prompt, every ended
+/// turn (with its reply as the worker decoded it), then `new_user`. A turn
+/// that failed is left out: the model never answered it.
+pub fn conversation(system: &str, turns: &[ChatTurn], new_user: &str) -> Conversation {
+    let mut c = Conversation::new(Some(system.to_string()));
+    for t in turns.iter().filter(|t| matches!(t.answer.phase, Phase::Done(_) | Phase::Stopped)) {
+        c.user(&t.user);
+        c.assistant(&t.answer.reply);
+    }
+    c.user(new_user);
+    c
 }
 
-impl AppState {
-    pub fn new(config: PageConfig) -> Self {
-        let settings = Settings {
-            sampling: SamplingSettings::default(),
-            follow_up_max_new_tokens: 40,
-            precision: config.precision,
-        };
-        Self {
-            question: RwSignal::new(config.question.clone()),
-            notice: RwSignal::new(config.warning.clone()),
-            config: StoredValue::new(config),
-            tab: RwSignal::new(Tab::Instruct),
-            foundation: RwSignal::new(Answer::default()),
-            instruct: RwSignal::new(Answer::default()),
-            chat: RwSignal::new(vec![]),
-            system_prompt: RwSignal::new(String::new()),
-            follow_up: RwSignal::new(DEFAULT_FOLLOW_UP.to_string()),
-            settings: RwSignal::new(settings),
-            foundation_model: RwSignal::new(ModelStatus::default()),
-            instruct_model: RwSignal::new(ModelStatus::default()),
-            next_job: RwSignal::new(1),
-            storage: RwSignal::new(StorageInfo::default()),
-            storage_open: RwSignal::new(false),
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Message;
 
-    pub fn model(&self, slot: Slot) -> RwSignal<ModelStatus> {
-        match slot {
-            Slot::Foundation => self.foundation_model,
-            Slot::Instruct => self.instruct_model,
-        }
-    }
-
-    pub fn job_id(&self) -> u64 {
-        let id = self.next_job.get_untracked();
-        self.next_job.set(id + 1);
-        id
-    }
-
-    /// Applies `f` to the answer that `job` belongs to, if it still exists.
-    pub fn with_answer(&self, job: u64, f: impl FnOnce(&mut Answer)) {
-        for sig in [self.foundation, self.instruct] {
-            if sig.with_untracked(|a| a.job == Some(job)) {
-                sig.update(f);
-                return;
-            }
-        }
-        if let Some(i) = self.chat.with_untracked(|c| c.iter().position(|t| t.answer.job == Some(job))) {
-            self.chat.update(|c| f(&mut c[i].answer));
-        }
-    }
-
-    pub fn any_busy(&self) -> bool {
-        self.foundation.with(|a| a.phase.busy())
-            || self.instruct.with(|a| a.phase.busy())
-            || self.chat.with(|c| c.iter().any(|t| t.answer.phase.busy()))
-    }
-
-    /// The chat's messages for its next turn: system prompt, finished turns, `new_user`.
-    pub fn chat_messages(&self, new_user: &str) -> Vec<crate::protocol::Message> {
-        use crate::protocol::Message;
-        let mut out = vec![];
-        let system = self.system_prompt.get_untracked();
-        if !system.trim().is_empty() {
-            out.push(Message::system(&system));
-        }
-        self.chat.with_untracked(|turns| {
-            for t in turns {
-                if matches!(t.answer.phase, Phase::Done(_) | Phase::Stopped) {
-                    out.push(Message::user(&t.user));
-                    out.push(Message::assistant(&t.answer.reply));
-                }
-            }
-        });
-        out.push(Message::user(new_user));
-        out
+    #[test]
+    fn the_chat_keeps_ended_turns_only() {
+        let turn = |user: &str, phase: Phase, reply: &str| ChatTurn { user: user.into(), answer: Answer { phase, reply: reply.into(), ..Answer::default() } };
+        let turns = [
+            turn("Hi", Phase::Done(StopReason::EndOfText), "Hello!"),
+            turn("Oops", Phase::Failed("crashed".into()), ""),
+            turn("More", Phase::Stopped, "Sure, here"),
+        ];
+        let c = conversation("  ", &turns, "Bye");
+        assert_eq!(c.system, None);
+        assert_eq!(
+            c.messages(),
+            vec![Message::user("Hi"), Message::assistant("Hello!"), Message::user("More"), Message::assistant("Sure, here"), Message::user("Bye")]
+        );
+        assert_eq!(conversation("Be brief.", &[], "Q").messages(), vec![Message::system("Be brief."), Message::user("Q")]);
     }
 }

@@ -1,14 +1,15 @@
 //! Pure helpers of the page (compiled and unit-tested natively too): the URL
 //! query, splitting a templated prompt into plain text and special tokens, and
-//! the words shown for sizes and speeds.
+//! the words the page shows for states, sizes and speeds.
 
-use crate::protocol::{CacheMode, Precision, Timings};
+use super::state::{FileProgress, LoadPhase, ModelStatus, Phase};
+pub use crate::engine::modes::{DEFAULT_FOLLOW_UP, DEFAULT_QUESTION};
+use crate::protocol::{CacheMode, Origin, Precision, StopReason, Timings};
+pub use crate::words::bytes;
 
 pub const DEFAULT_HUB: &str = "https://huggingface.co";
 pub const DEFAULT_FOUNDATION: &str = "HuggingFaceTB/SmolLM2-135M";
 pub const DEFAULT_INSTRUCT: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
-pub const DEFAULT_QUESTION: &str = "What is the capital of France?";
-pub const DEFAULT_FOLLOW_UP: &str = "And what is a famous landmark there?";
 pub const PRESETS: [&str; 4] = [
     "What is the capital of France?",
     "Write a haiku about the sea.",
@@ -137,16 +138,6 @@ pub fn split_special(prompt: &str, specials: &[String]) -> Vec<Segment> {
     out
 }
 
-/// 1234567 -> "1.2 MB".
-pub fn bytes(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.2} GB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.0} kB", n as f64 / 1024.0),
-        n => format!("{n} B"),
-    }
-}
-
 /// The line of speeds and times under an answer.
 pub fn timings_line(t: &Timings) -> String {
     let tokens = |n: usize| format!("{n} token{}", if n == 1 { "" } else { "s" });
@@ -163,6 +154,88 @@ pub fn timings_line(t: &Timings) -> String {
         t.prefill_tok_per_s(),
         tokens(t.generated_tokens),
     )
+}
+
+/// Where a file's bytes come from, in one or two words.
+pub fn source_words(o: Origin) -> &'static str {
+    match o {
+        Origin::Network => "downloading",
+        Origin::Cache => "from cache",
+        Origin::Local => "local file",
+    }
+}
+
+/// One file's line under a model: "12.0 MB / 98.0 MB · 3.1 MB/s, 29 s left",
+/// "98.0 MB / 98.0 MB · from cache".
+pub fn file_words(f: &FileProgress) -> String {
+    let mut words = match f.total {
+        Some(t) => format!("{} / {}", bytes(f.done), bytes(t.max(f.done))),
+        None => format!("{} (size unknown)", bytes(f.done)),
+    };
+    let finished = f.total.is_some_and(|t| f.done >= t);
+    if f.origin != Origin::Network || finished {
+        words.push_str(&format!(" · {}", if f.origin == Origin::Network { "downloaded" } else { source_words(f.origin) }));
+    }
+    match speed_words(f.done, f.total, f.updated_ms - f.started_ms) {
+        Some(speed) if !finished => words.push_str(&format!(" · {speed}")),
+        _ => {}
+    }
+    words
+}
+
+/// The sum over a model's files, when it has more than one.
+pub fn total_words(files: &[FileProgress]) -> Option<String> {
+    if files.len() < 2 {
+        return None;
+    }
+    let done: u64 = files.iter().map(|f| f.done).sum();
+    let total: u64 = files.iter().map(|f| f.total.unwrap_or(f.done).max(f.done)).sum();
+    Some(format!("all {} files: {} / {}", files.len(), bytes(done), bytes(total)))
+}
+
+/// A model's state in words. `shared`: it is the instruct model's very file,
+/// loaded once.
+pub fn model_phase_words(m: &ModelStatus, shared: bool) -> String {
+    let from = match &m.files {
+        f if f.is_empty() => "",
+        f if f.iter().all(|f| f.origin == Origin::Cache) => " from cache",
+        f if f.iter().all(|f| f.origin == Origin::Local) => " from local files",
+        _ => "",
+    };
+    match &m.phase {
+        LoadPhase::Idle => "waiting".to_string(),
+        LoadPhase::None => "none set (add ?foundation=owner/name to the address, or pick local files)".to_string(),
+        LoadPhase::Downloading => "downloading…".to_string(),
+        LoadPhase::Preparing => format!("preparing the weights{from}…"),
+        LoadPhase::Ready { weight_bytes, .. } if shared => {
+            format!("ready (the same file as the instruct model, shared in memory: {} of weights)", bytes(*weight_bytes))
+        }
+        LoadPhase::Ready { weight_bytes, load_ms } => format!("ready{from} ({} of weights, loaded in {:.1} s)", bytes(*weight_bytes), load_ms / 1000.0),
+        LoadPhase::Failed(e) => format!("failed: {e}"),
+    }
+}
+
+/// Words for an answer before its first token, or None.
+pub fn waiting_words(phase: &Phase) -> Option<&'static str> {
+    match phase {
+        Phase::Waiting => Some("Waiting for the model…"),
+        Phase::Reading => Some("Reading the prompt…"),
+        _ => None,
+    }
+}
+
+/// Words for an ended answer, or None while it streams / when it has text.
+pub fn ending_words(phase: &Phase, has_text: bool, max_new_tokens: usize) -> Option<String> {
+    match phase {
+        Phase::Done(StopReason::EndOfText) if !has_text => {
+            Some("The model ended its answer at once: its very first token was end-of-text, so there is nothing to show.".into())
+        }
+        Phase::Done(StopReason::MaxNewTokens) => {
+            Some(format!("Cut at max_new_tokens ({max_new_tokens}): the model had not finished. Raise it in Settings to read more."))
+        }
+        Phase::Stopped => Some("Stopped.".into()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -219,5 +292,45 @@ mod tests {
         assert_eq!(origin_words("https://huggingface.co", "v2").as_deref(), Some("@ v2"));
         assert_eq!(origin_words("https://elsewhere.example/hub", "main").as_deref(), Some("from elsewhere.example/hub"));
         assert_eq!(origin_words("http://127.0.0.1:8080/hub/", "abc123").as_deref(), Some("from 127.0.0.1:8080/hub @ abc123"));
+    }
+
+    fn file(done: u64, total: Option<u64>, origin: Origin, elapsed_ms: f64) -> FileProgress {
+        FileProgress { file: "model.gguf".into(), done, total, origin, started_ms: 0.0, updated_ms: elapsed_ms }
+    }
+
+    #[test]
+    fn file_lines() {
+        assert_eq!(file_words(&file(12 << 20, Some(98 << 20), Origin::Network, 4000.0)), "12.0 MB / 98.0 MB · 3.0 MB/s, 29 s left");
+        assert_eq!(file_words(&file(98 << 20, Some(98 << 20), Origin::Network, 4000.0)), "98.0 MB / 98.0 MB · downloaded");
+        assert_eq!(file_words(&file(98 << 20, Some(98 << 20), Origin::Cache, 0.0)), "98.0 MB / 98.0 MB · from cache");
+        assert_eq!(file_words(&file(3 << 10, None, Origin::Network, 100.0)), "3 kB (size unknown)");
+        let files = [file(1 << 20, Some(2 << 20), Origin::Network, 0.0), file(5, None, Origin::Cache, 0.0)];
+        assert_eq!(total_words(&files).as_deref(), Some("all 2 files: 1.0 MB / 2.0 MB"));
+        assert_eq!(total_words(&files[..1]), None);
+    }
+
+    #[test]
+    fn model_lines() {
+        let ready = |origin| ModelStatus {
+            phase: LoadPhase::Ready { weight_bytes: 138 << 20, load_ms: 2500.0 },
+            files: vec![file(1, Some(1), origin, 0.0)],
+            ..ModelStatus::default()
+        };
+        assert_eq!(model_phase_words(&ready(Origin::Cache), false), "ready from cache (138.0 MB of weights, loaded in 2.5 s)");
+        assert_eq!(model_phase_words(&ready(Origin::Network), false), "ready (138.0 MB of weights, loaded in 2.5 s)");
+        assert!(model_phase_words(&ready(Origin::Local), true).starts_with("ready (the same file as the instruct model"));
+        let failed = ModelStatus { phase: LoadPhase::Failed("HTTP 404".into()), ..ModelStatus::default() };
+        assert_eq!(model_phase_words(&failed, false), "failed: HTTP 404");
+    }
+
+    #[test]
+    fn answer_endings() {
+        assert!(ending_words(&Phase::Done(StopReason::EndOfText), false, 30).unwrap().contains("ended its answer at once"));
+        assert_eq!(ending_words(&Phase::Done(StopReason::EndOfText), true, 30), None);
+        assert!(ending_words(&Phase::Done(StopReason::MaxNewTokens), true, 30).unwrap().contains("max_new_tokens (30)"));
+        assert_eq!(ending_words(&Phase::Stopped, true, 30).as_deref(), Some("Stopped."));
+        assert_eq!(ending_words(&Phase::Streaming, true, 30), None);
+        assert_eq!(waiting_words(&Phase::Reading), Some("Reading the prompt…"));
+        assert_eq!(waiting_words(&Phase::Streaming), None);
     }
 }

@@ -7,7 +7,7 @@ use super::error::{EngineError, Result};
 use super::file_checks::MAX_CONTEXT;
 
 /// The shape of a llama model: what `config.json` or the GGUF metadata says.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub dim: usize,
     pub hidden_dim: usize,

@@ -20,14 +20,15 @@ pub enum ModelFiles<'a> {
     Checkpoint(CheckpointFiles<'a>),
 }
 
+/// A checkpoint's small JSON files as bytes, its weights as readers.
 pub struct CheckpointFiles<'a> {
-    pub config_json: &'a [u8],
-    pub tokenizer_json: &'a [u8],
-    pub tokenizer_config_json: Option<&'a [u8]>,
-    pub generation_config_json: Option<&'a [u8]>,
+    pub config_json: Vec<u8>,
+    pub tokenizer_json: Vec<u8>,
+    pub tokenizer_config_json: Option<Vec<u8>>,
+    pub generation_config_json: Option<Vec<u8>>,
     /// `model.safetensors`, or every shard the index names: read tensor by
     /// tensor (bytes in memory through a `Cursor`, a file, or a browser Blob).
-    pub safetensors: Vec<&'a mut dyn ReadSeek>,
+    pub safetensors: Vec<Box<dyn ReadSeek + 'a>>,
 }
 
 /// End-of-turn markers of common chat templates: when the template writes one,
@@ -49,13 +50,13 @@ impl LanguageModel {
     pub fn load(files: ModelFiles<'_>, precision: Precision) -> Result<Self> {
         match files {
             ModelFiles::Gguf(bytes) => Self::load_gguf(&mut std::io::Cursor::new(bytes), precision),
-            ModelFiles::Checkpoint(f) => {
-                let tokenizer = TextTokenizer::from_json(f.tokenizer_json)?;
-                let template = match f.tokenizer_config_json {
+            ModelFiles::Checkpoint(mut f) => {
+                let tokenizer = TextTokenizer::from_json(&f.tokenizer_json)?;
+                let template = match &f.tokenizer_config_json {
                     Some(b) => ChatTemplate::from_tokenizer_config(b)?,
                     None => None,
                 };
-                let mut eos_ids = match f.generation_config_json {
+                let mut eos_ids = match &f.generation_config_json {
                     Some(b) => eos_from_generation_config(b)?,
                     None => vec![],
                 };
@@ -65,7 +66,8 @@ impl LanguageModel {
                 if f.safetensors.is_empty() {
                     return Err(EngineError::MissingFile("model.safetensors".into()));
                 }
-                let model = Model::from_safetensors(f.config_json, f.safetensors, precision)?;
+                let shards = f.safetensors.iter_mut().map(|r| &mut **r as &mut dyn ReadSeek).collect();
+                let model = Model::from_safetensors(&f.config_json, shards, precision)?;
                 Self::assemble(model, tokenizer, template, eos_ids, precision)
             }
         }

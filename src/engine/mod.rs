@@ -31,5 +31,5 @@ pub use generate::{Candidate, Generation, SamplingSettings, Step, StopReason, Ti
 pub use llm::{CheckpointFiles, LanguageModel, ModelFiles};
 pub use config::Config;
 pub use weights::{Precision, ReadSeek};
-pub use modes::{Conversation, Mode};
+pub use modes::{Conversation, Mode, Prompt};
 pub use template::{ChatTemplate, Message};

@@ -12,8 +12,7 @@ use super::error::Result;
 use super::llm::LanguageModel;
 use super::template::Message;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     Foundation,
     Instruct,
@@ -25,14 +24,36 @@ pub const DEFAULT_FOLLOW_UP: &str = "And what is a famous landmark there?";
 /// The tutorial's question.
 pub const DEFAULT_QUESTION: &str = "What is the capital of France?";
 
-/// Foundation mode: the model sees exactly the question's text.
-pub fn foundation_prompt(question: &str) -> String {
-    question.to_string()
+/// What one answer is asked: the mode and its input, as the page sends it to
+/// the worker. Only [`Prompt::text`] turns it into the string the model reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "input", rename_all = "snake_case")]
+pub enum Prompt {
+    /// Foundation: the text itself, continued as is.
+    Raw(String),
+    /// Instruct: one user message, templated, ending with the assistant cue.
+    Instruct(String),
+    /// Chat: the conversation so far, ending with the user's new message.
+    Chat(Conversation),
 }
 
-/// Instruct mode: one user message, templated, ending with the assistant cue.
-pub fn instruct_prompt(model: &LanguageModel, question: &str) -> Result<String> {
-    model.chat_prompt(&[Message::user(question)], true)
+impl Prompt {
+    pub fn mode(&self) -> Mode {
+        match self {
+            Prompt::Raw(_) => Mode::Foundation,
+            Prompt::Instruct(_) => Mode::Instruct,
+            Prompt::Chat(_) => Mode::Chat,
+        }
+    }
+
+    /// The exact string `model` reads for this prompt.
+    pub fn text(&self, model: &LanguageModel) -> Result<String> {
+        match self {
+            Prompt::Raw(text) => Ok(text.clone()),
+            Prompt::Instruct(question) => model.chat_prompt(&[Message::user(question)], true),
+            Prompt::Chat(conversation) => conversation.prompt(model),
+        }
+    }
 }
 
 /// Chat mode: a growing list of messages, with an optional system prompt
@@ -47,6 +68,16 @@ pub struct Conversation {
 impl Conversation {
     pub fn new(system: Option<String>) -> Self {
         Self { system: system.filter(|s| !s.trim().is_empty()), turns: vec![] }
+    }
+
+    pub fn user(&mut self, text: &str) {
+        self.turns.push(Message::user(text));
+    }
+
+    /// The assistant's reply as the history keeps it: decoded without special
+    /// tokens, unmodified (as transformers' pipeline feeds it back).
+    pub fn assistant(&mut self, reply: &str) {
+        self.turns.push(Message::assistant(reply));
     }
 
     /// The messages the template receives.

@@ -59,19 +59,10 @@ impl Precision {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
     }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        Self::from_name(s)
-            .ok_or_else(|| {
-                EngineError::Settings(format!(
-                    "unknown precision \"{s}\": use auto, stored, f32, f16 or q8_0"
-                ))
-            })
-    }
 }
 
-/// A GGUF file being read: any `Read + Seek` (a slice in memory, or the
-/// worker's view of bytes held outside wasm memory).
+/// A model file being read: any `Read + Seek` (bytes in memory, a file on
+/// disk, or the worker's view of a browser Blob held outside wasm memory).
 pub trait ReadSeek: std::io::Read + std::io::Seek {}
 impl<T: std::io::Read + std::io::Seek> ReadSeek for T {}
 
@@ -216,14 +207,7 @@ impl WeightSource<'_> {
                 let (i, hf_name) = names.get(name).ok_or_else(|| missing("model.safetensors"))?;
                 let t = shards[*i].tensor(hf_name)?;
                 // (`tensor` refuses dtypes other than f32, f16 and bf16.)
-                // Permute q/k rows into the interleaved RoPE layout (see the module doc).
-                FileTensor::Float(if name.ends_with("attn_q.weight") {
-                    permute_for_rope_i(&t, *nh, *hd)?.contiguous()?
-                } else if name.ends_with("attn_k.weight") {
-                    permute_for_rope_i(&t, *nkv, *hd)?.contiguous()?
-                } else {
-                    t
-                })
+                FileTensor::Float(permute_qk(name, t, (*nh, *nkv, *hd), RopeRows::ToGguf)?)
             }
         };
         if t.dims() != shape {
@@ -305,16 +289,31 @@ pub(crate) fn to_matrix(w: FileTensor, precision: Precision, name: &str) -> Resu
     })
 }
 
-/// (n_heads * hd, dim) in HF "halves" order -> GGUF interleaved order, as llama.cpp's converter does.
-fn permute_for_rope_i(w: &Tensor, n_heads: usize, hd: usize) -> Result<Tensor> {
-    let (rows, cols) = w.dims2()?;
-    Ok(w.reshape((n_heads, 2, hd / 2, cols))?.transpose(1, 2)?.reshape((rows, cols))?)
+/// Which way q/k rows move between the two RoPE layouts (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeRows {
+    /// Hugging Face's "halves" order -> GGUF's interleaved order (loading safetensors).
+    ToGguf,
+    /// The inverse (writing a checkpoint from a GGUF file).
+    ToHuggingFace,
 }
 
-/// The inverse of [`permute_for_rope_i`]: GGUF order -> HF order (used to write checkpoints).
-pub fn permute_for_rope_halves(w: &Tensor, n_heads: usize, hd: usize) -> Result<Tensor> {
-    let (rows, cols) = w.dims2()?;
-    Ok(w.reshape((n_heads, hd / 2, 2, cols))?.transpose(1, 2)?.reshape((rows, cols))?)
+/// Tensor `name` (GGUF naming) with its rows permuted as llama.cpp's
+/// converter does when it is `attn_q` or `attn_k`; any other tensor as is.
+/// `heads`: (n_heads, n_kv_heads, head_dim).
+pub fn permute_qk(name: &str, t: Tensor, heads: (usize, usize, usize), to: RopeRows) -> Result<Tensor> {
+    let (n_heads, n_kv_heads, hd) = heads;
+    let n = match name {
+        _ if name.ends_with("attn_q.weight") => n_heads,
+        _ if name.ends_with("attn_k.weight") => n_kv_heads,
+        _ => return Ok(t),
+    };
+    let (rows, cols) = t.dims2()?;
+    let split = match to {
+        RopeRows::ToGguf => (n, 2, hd / 2, cols),
+        RopeRows::ToHuggingFace => (n, hd / 2, 2, cols),
+    };
+    Ok(t.reshape(split)?.transpose(1, 2)?.reshape((rows, cols))?.contiguous()?)
 }
 
 /// Per-block tensor names: (Hugging Face, GGUF).

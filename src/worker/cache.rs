@@ -1,14 +1,16 @@
 //! The browser's cache of model files, from the worker: keyed by URL, filled
-//! while a download streams (each network chunk goes to the wasm buffer the
-//! engine needs and into the cache's stream, so no second full copy is held).
+//! while a download streams (each network chunk goes to the download's store
+//! and into the cache's stream at once).
 //!
 //! Why the Cache API and not OPFS: it is keyed by URL (exactly our key), its
 //! `put` takes a streaming `Response` so a file is written while it downloads,
 //! it works the same in the worker and in the page (the storage panel lists
 //! and deletes from either), and a failed or refused stream (checksum
-//! mismatch, full quota) leaves no half-written entry behind. OPFS would give
-//! random access and sync handles, which we do not need: the engine wants
-//! each file whole.
+//! mismatch, full quota) leaves no half-written entry behind. The random
+//! access the engine needs (it reads weights tensor by tensor) comes from
+//! the cached body's `Blob`, sliced with `FileReaderSync`, which a worker has
+//! in every browser; OPFS's sync access handles would give the same, but are
+//! missing in older Safari and cannot be listed or deleted from the page.
 //!
 //! A tiny piece of JavaScript (built once with `new Function`, since the worker
 //! is a classic script without wasm-bindgen snippets) owns the stream

@@ -1,6 +1,6 @@
 //! Model files, from inside the worker: from the browser's cache when it has
 //! them, else over HTTP (one `fetch` per file, the body read chunk by chunk
-//! into one buffer and, at the same time, streamed into the cache), or from
+//! into a [`Store`] and, at the same time, streamed into the cache), or from
 //! files the user picked. Progress is posted as bytes arrive. A body cut
 //! midway is resumed with a Range request from where it stopped; where the
 //! server states a sha256 (the `X-Linked-Etag` / `ETag` of Hub LFS files) it
@@ -13,8 +13,11 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
 
 use super::cache::{self, js_error};
+pub use super::data::Data;
+use super::data::{too_big, Store, MAX_SMALL_FILE};
 use super::post;
 use crate::protocol::{CacheMode, FromWorker, Origin, Slot};
+use crate::words::bytes;
 
 /// Post progress at most every this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 1 << 20;
@@ -23,109 +26,6 @@ const RESUMES: u32 = 3;
 
 fn progress(slot: Slot, file: &str, done: u64, total: Option<u64>, origin: Origin) {
     post(&FromWorker::Progress { slot, file: file.to_string(), done, total, origin });
-}
-
-/// A file's contents: in wasm memory (what the engine takes as bytes), or a
-/// `Blob` outside it (a GGUF: the engine reads it through [`BlobReader`], so
-/// the file never sits in wasm memory next to the weights made from it).
-pub enum Data {
-    Bytes(Vec<u8>),
-    Blob(web_sys::Blob),
-}
-
-impl Data {
-    /// A `Read + Seek` over the data. For a Blob: 64 KiB of buffer, enough to
-    /// batch a header's many small reads; the engine seeks before every
-    /// tensor, which empties the buffer, so a large one would re-read
-    /// megabytes per small tensor (8 MiB here made loading 5x slower), and
-    /// reads bigger than it go straight to the Blob. (A `Box`, which passes
-    /// every `Seek` method through: a wrapper that left `stream_position` to
-    /// its default, `seek(Current(0))`, emptied the buffer before each GGUF
-    /// value candle reads and made loading 60x slower.)
-    pub fn into_reader(self) -> Result<Box<dyn crate::engine::ReadSeek>, String> {
-        Ok(match self {
-            Data::Bytes(b) => Box::new(std::io::Cursor::new(b)),
-            Data::Blob(b) => Box::new(std::io::BufReader::with_capacity(64 << 10, BlobReader::new(b)?)),
-        })
-    }
-
-    pub fn into_bytes(self) -> Result<Vec<u8>, String> {
-        match self {
-            Data::Bytes(b) => Ok(b),
-            Data::Blob(b) => {
-                let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
-                let buf = reader.read_as_array_buffer(&b).map_err(|e| js_error(&e))?;
-                Ok(js_sys::Uint8Array::new(&buf).to_vec())
-            }
-        }
-    }
-}
-
-/// The most a model's small files (config, tokenizer, template) may take: the
-/// largest real tokenizer.json is a few tens of MB. A larger one is refused
-/// before it is read into wasm memory (where 2^31 bytes would abort).
-const MAX_SMALL_FILE: u64 = 64 << 20;
-
-/// The most a weights file may take: what a tab can hold (the engine's budget).
-const MAX_WEIGHTS_FILE: u64 = crate::engine::file_checks::WEIGHT_BUDGET_BYTES;
-
-/// Words for a file over its cap, or None.
-fn too_big(file: &str, size: u64, blob: bool) -> Option<String> {
-    let cap = if blob { MAX_WEIGHTS_FILE } else { MAX_SMALL_FILE };
-    (size > cap).then(|| match blob {
-        true => format!("{file} is {}, more than the {} a browser tab can hold: use a smaller model or a smaller quantization", crate::app::text::bytes(size), crate::app::text::bytes(cap)),
-        false => format!("{file} is {}, more than the {} a model's configuration or tokenizer file takes: this is not a model file", crate::app::text::bytes(size), crate::app::text::bytes(cap)),
-    })
-}
-
-/// Where a download's chunks go while they arrive.
-enum Store {
-    Bytes(Vec<u8>),
-    /// The network's own chunks, kept in JS (no copy); `scratch` holds one
-    /// chunk in wasm memory for the hash.
-    Chunks { chunks: js_sys::Array, len: u64, scratch: Vec<u8> },
-}
-
-impl Store {
-    fn len(&self) -> u64 {
-        match self {
-            Store::Bytes(b) => b.len() as u64,
-            Store::Chunks { len, .. } => *len,
-        }
-    }
-    /// Keeps `chunk`; returns its bytes (for the hash). A body that grows past
-    /// the store's cap (a server that never ends) is refused.
-    fn push(&mut self, chunk: &js_sys::Uint8Array) -> Result<&[u8], String> {
-        let n = chunk.length() as usize;
-        let blob = matches!(self, Store::Chunks { .. });
-        if let Some(words) = too_big("the file", self.len() + n as u64, blob) {
-            return Err(words);
-        }
-        Ok(match self {
-            Store::Bytes(b) => {
-                let start = b.len();
-                b.resize(start + n, 0);
-                chunk.copy_to(&mut b[start..]);
-                &b[start..]
-            }
-            Store::Chunks { chunks, len, scratch } => {
-                chunks.push(chunk);
-                *len += n as u64;
-                scratch.resize(n, 0);
-                chunk.copy_to(scratch);
-                scratch
-            }
-        })
-    }
-
-    /// A store for a file of `total` bytes (when stated): bytes in wasm memory
-    /// for small files, the network's chunks for weights.
-    fn new(blob: bool, total: Option<u64>) -> Self {
-        match blob {
-            true => Store::Chunks { chunks: js_sys::Array::new(), len: 0, scratch: vec![] },
-            false => Store::Bytes(Vec::with_capacity(total.unwrap_or(0).min(MAX_SMALL_FILE) as usize)),
-        }
-    }
 }
 
 /// Reads a stream to its end into `store`, posting progress. `on_chunk` sees
@@ -162,56 +62,6 @@ async fn read_stream(
             last_posted = n;
             on_progress(n);
         }
-    }
-}
-
-/// `Read + Seek` over a `Blob` (a cached file on disk, a picked file, or
-/// downloaded chunks), one synchronous slice read at a time (`FileReaderSync`,
-/// workers only). Wrap it in a `BufReader`: GGUF headers are many small reads.
-pub struct BlobReader {
-    blob: web_sys::Blob,
-    reader: web_sys::FileReaderSync,
-    pos: u64,
-    size: u64,
-}
-
-impl BlobReader {
-    pub fn new(blob: web_sys::Blob) -> Result<Self, String> {
-        let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
-        let size = blob.size() as u64;
-        Ok(Self { blob, reader, pos: 0, size })
-    }
-}
-
-impl std::io::Read for BlobReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos >= self.size || buf.is_empty() {
-            return Ok(0);
-        }
-        let end = (self.pos + buf.len() as u64).min(self.size);
-        let io = |e: wasm_bindgen::JsValue| std::io::Error::other(js_error(&e));
-        let slice = self.blob.slice_with_f64_and_f64(self.pos as f64, end as f64).map_err(io)?;
-        let ab: wasm_bindgen::JsValue = self.reader.read_as_array_buffer(&slice).map_err(io)?.into();
-        let data = js_sys::Uint8Array::new(&ab);
-        let n = data.length() as usize;
-        data.copy_to(&mut buf[..n]);
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl std::io::Seek for BlobReader {
-    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
-        let new = match pos {
-            std::io::SeekFrom::Start(p) => p as i128,
-            std::io::SeekFrom::End(d) => self.size as i128 + d as i128,
-            std::io::SeekFrom::Current(d) => self.pos as i128 + d as i128,
-        };
-        if new < 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start of the file"));
-        }
-        self.pos = new as u64;
-        Ok(self.pos)
     }
 }
 
@@ -328,38 +178,10 @@ pub async fn fetch_file(req: FileRequest<'_>) -> Result<Option<Data>, String> {
 }
 
 async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
-    let FileRequest { slot, url, file, optional, mode, listing, tree_url, blob } = req;
-    let unreachable = |why: &str| {
-        format!(
-            "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({why}). \
-             Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
-             or serve a mirror folder next to the page (?hub=./models)."
-        )
-    };
-    let response = request(url, 0).await.map_err(|e| unreachable(&js_error(&e)))?;
-    let status = response.status();
-    if status == 404 && optional {
-        if mode == CacheMode::Use {
-            cache::store_missing(url).await;
-        }
-        return Ok(None);
-    }
-    if status == 404 {
-        return Err(format!(
-            "{file} was not found at {url} (HTTP 404): the repo or the file name is wrong, or the revision does not have it. \
-             Check the model name (a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf) and ?revision=."
-        ));
-    }
-    if status == 401 || status == 403 {
-        return Err(format!(
-            "{file} at {url}: the server refused it (HTTP {status}). The repo may be private or gated, which this page cannot log in to; use a public repo, a mirror or local files."
-        ));
-    }
-    if !response.ok() {
-        return Err(format!("Downloading {file} from {url} failed: HTTP {status} {}. Try again later.", response.status_text()));
-    }
+    let FileRequest { slot, url, file, mode, listing, tree_url, blob, .. } = req;
+    let Some(response) = first_response(&req).await? else { return Ok(None) };
     // With Content-Encoding the length is the compressed size: then only a floor.
-    let mut total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
+    let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(words) = total.and_then(|t| too_big(file, t, blob)) {
         if let Some(body) = response.body() {
             let _ = body.cancel(); // do not let the browser fetch what will not be read
@@ -370,100 +192,37 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         Some(s) => Some(s),
         None => listing.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
     };
-    let sink = if mode == CacheMode::Off {
-        None
-    } else {
-        match cache::Sink::start(url, mode == CacheMode::SimulateFull).await {
+    let sink = match mode {
+        CacheMode::Off => None,
+        _ => match cache::Sink::start(url, mode == CacheMode::SimulateFull).await {
             Ok(s) => Some(s),
             Err(e) => {
                 post(&FromWorker::Warning { slot, message: format!("{file} will not be kept for the next visit: {e}. The model runs from memory this time.") });
                 None
             }
-        }
+        },
     };
     let mut store = Store::new(blob, total);
     let mut hasher = Sha256::new();
     progress(slot, file, 0, total, Origin::Network);
-    let mut response = response;
-    let mut resumes = 0;
-    let mut last_error;
-    loop {
-        let before = store.len();
-        let mut skip = 0u64;
-        if before > 0 {
-            // A resumed request: 206 from where we stopped, or 200 from the start.
-            match response.status() {
-                206 => {
-                    let range = response.headers().get("content-range").ok().flatten().unwrap_or_default();
-                    let start = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
-                    if start.is_some_and(|s| s != before) {
-                        last_error = format!("the server resumed at the wrong place ({range})");
-                        break;
-                    }
-                }
-                200 => skip = before,
-                s => {
-                    last_error = format!("HTTP {s} when asked to resume");
-                    break;
-                }
-            }
+    let on_chunk = |chunk: &js_sys::Uint8Array, copied: &[u8]| {
+        hasher.update(copied);
+        if let Some(s) = &sink {
+            s.write(chunk);
         }
-        let Some(body) = response.body() else {
-            last_error = "the server sent no body".into();
-            break;
-        };
-        let t = total;
-        let read = read_stream(
-            body,
-            &mut store,
-            &mut skip,
-            |chunk, copied| {
-                hasher.update(copied);
-                if let Some(s) = &sink {
-                    s.write(chunk);
-                }
-            },
-            |n| progress(slot, file, n, t, Origin::Network),
-        )
-        .await;
-        let n = store.len();
-        match read {
-            Ok(()) if total.is_none_or(|t| n >= t) => {
-                total = Some(total.unwrap_or(n).max(n));
-                last_error = String::new();
-                break;
-            }
-            Ok(()) => last_error = format!("the body ended at {n} of {} bytes", total.unwrap_or(0)),
-            Err(e) => last_error = e,
-        }
-        if resumes == RESUMES {
-            break;
-        }
-        resumes += 1;
-        let waiting = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
-            let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-            let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 300 * resumes as i32);
-        }));
-        let _ = waiting.await;
-        response = match request(url, n).await {
-            Ok(r) => r,
-            Err(e) => {
-                last_error = js_error(&e);
-                break;
-            }
-        };
-    }
+    };
+    let read = read_with_resume(url, response, &mut store, total, on_chunk, |n| progress(slot, file, n, total, Origin::Network)).await;
     let n = store.len();
-    if !last_error.is_empty() {
+    if let Err((why, resumes)) = read {
         if let Some(s) = sink {
             s.abort("download failed").await;
         }
         let tried = if resumes > 0 { format!(" Resuming from where it stopped was tried {resumes} time(s) and failed too.") } else { String::new() };
         return Err(format!(
-            "The download of {file} from {url} broke off after {} of {} ({last_error}).{tried} Check your connection and reload the page to try again, \
+            "The download of {file} from {url} broke off after {} of {} ({why}).{tried} Check your connection and reload the page to try again, \
              or use local files or a mirror.",
-            crate::app::text::bytes(n),
-            total.map(crate::app::text::bytes).unwrap_or_else(|| "an unknown size".into())
+            bytes(n),
+            total.map(bytes).unwrap_or_else(|| "an unknown size".into())
         ));
     }
     if let Some(want) = expected {
@@ -479,24 +238,10 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         }
     }
     progress(slot, file, n, Some(n), Origin::Network);
-    let mut cached = false;
-    if let Some(s) = sink {
-        cached = true;
-        if let Err(e) = s.finish().await {
-            cached = false;
-            let full = e.contains("Quota");
-            post(&FromWorker::Warning {
-                slot,
-                message: if full {
-                    format!(
-                        "The browser's storage is full, so {file} was not cached ({e}). The model runs from memory this time and will be downloaded again next visit; free space with Delete in the storage panel."
-                    )
-                } else {
-                    format!("{file} could not be cached ({e}). The model runs from memory this time and will be downloaded again next visit.")
-                },
-            });
-        }
-    }
+    let cached = match sink {
+        Some(s) => finish_caching(s, slot, file).await,
+        None => false,
+    };
     Ok(Some(match store {
         Store::Bytes(b) => Data::Bytes(b),
         Store::Chunks { chunks, .. } => {
@@ -514,6 +259,134 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
             }
         }
     }))
+}
+
+/// The first answer for a file, or the server's refusal in words. `Ok(None)`:
+/// an optional file that is not there (remembered in the cache).
+async fn first_response(req: &FileRequest<'_>) -> Result<Option<Response>, String> {
+    let FileRequest { url, file, optional, mode, .. } = *req;
+    let response = request(url, 0).await.map_err(|e| {
+        format!(
+            "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({}). \
+             Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
+             or serve a mirror folder next to the page (?hub=./models).",
+            js_error(&e)
+        )
+    })?;
+    match response.status() {
+        404 if optional => {
+            if mode == CacheMode::Use {
+                cache::store_missing(url).await;
+            }
+            Ok(None)
+        }
+        404 => Err(format!(
+            "{file} was not found at {url} (HTTP 404): the repo or the file name is wrong, or the revision does not have it. \
+             Check the model name (a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf) and ?revision=."
+        )),
+        status @ (401 | 403) => Err(format!(
+            "{file} at {url}: the server refused it (HTTP {status}). The repo may be private or gated, which this page cannot log in to; use a public repo, a mirror or local files."
+        )),
+        status if !response.ok() => Err(format!("Downloading {file} from {url} failed: HTTP {status} {}. Try again later.", response.status_text())),
+        _ => Ok(Some(response)),
+    }
+}
+
+/// Why one body stopped short.
+enum Broke {
+    /// The connection broke: asking again from where it stopped may work.
+    Retry(String),
+    /// The server answered the resume wrongly: asking again will not help.
+    Fatal(String),
+}
+
+/// Reads `response`'s body into `store`. When it breaks off, asks again from
+/// where it stopped (`Range: bytes=N-`, which needs no CORS preflight and
+/// survives the Hub's redirect), up to [`RESUMES`] times. `Err`: why, in
+/// words, and how many resumes were tried.
+async fn read_with_resume(
+    url: &str,
+    mut response: Response,
+    store: &mut Store,
+    total: Option<u64>,
+    mut on_chunk: impl FnMut(&js_sys::Uint8Array, &[u8]),
+    on_progress: impl Fn(u64),
+) -> Result<(), (String, u32)> {
+    let mut resumes = 0;
+    loop {
+        let why = match read_body(&response, store, total, &mut on_chunk, &on_progress).await {
+            Ok(()) => return Ok(()),
+            Err(Broke::Fatal(why)) => why,
+            Err(Broke::Retry(_)) if resumes < RESUMES => {
+                resumes += 1;
+                sleep_ms(300 * resumes).await;
+                match request(url, store.len()).await {
+                    Ok(r) => {
+                        response = r;
+                        continue;
+                    }
+                    Err(e) => js_error(&e),
+                }
+            }
+            Err(Broke::Retry(why)) => why,
+        };
+        return Err((why, resumes));
+    }
+}
+
+/// One body (the first, or a resumed one) appended to `store`.
+async fn read_body(
+    response: &Response,
+    store: &mut Store,
+    total: Option<u64>,
+    on_chunk: &mut impl FnMut(&js_sys::Uint8Array, &[u8]),
+    on_progress: &impl Fn(u64),
+) -> Result<(), Broke> {
+    let before = store.len();
+    let mut skip = 0u64;
+    if before > 0 {
+        // A resumed request: 206 from where we stopped, or 200 from the start.
+        match response.status() {
+            206 => {
+                let range = response.headers().get("content-range").ok().flatten().unwrap_or_default();
+                let start = range.strip_prefix("bytes ").and_then(|r| r.split('-').next()).and_then(|s| s.parse::<u64>().ok());
+                if start.is_some_and(|s| s != before) {
+                    return Err(Broke::Fatal(format!("the server resumed at the wrong place ({range})")));
+                }
+            }
+            200 => skip = before,
+            s => return Err(Broke::Fatal(format!("HTTP {s} when asked to resume"))),
+        }
+    }
+    let body = response.body().ok_or_else(|| Broke::Fatal("the server sent no body".into()))?;
+    read_stream(body, store, &mut skip, on_chunk, on_progress).await.map_err(Broke::Retry)?;
+    match (store.len(), total) {
+        (n, Some(t)) if n < t => Err(Broke::Retry(format!("the body ended at {n} of {t} bytes"))),
+        _ => Ok(()),
+    }
+}
+
+async fn sleep_ms(ms: u32) {
+    let waiting = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
+        let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+        let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
+    }));
+    let _ = waiting.await;
+}
+
+/// Closes the cache entry a download was streamed into; true when it is
+/// kept. A full quota or another failure is said to the page, in words.
+async fn finish_caching(sink: cache::Sink, slot: Slot, file: &str) -> bool {
+    let Err(e) = sink.finish().await else { return true };
+    let message = if e.contains("Quota") {
+        format!(
+            "The browser's storage is full, so {file} was not cached ({e}). The model runs from memory this time and will be downloaded again next visit; free space with Delete in the storage panel."
+        )
+    } else {
+        format!("{file} could not be cached ({e}). The model runs from memory this time and will be downloaded again next visit.")
+    };
+    post(&FromWorker::Warning { slot, message });
+    false
 }
 
 /// The bytes of a file the user picked (read here, in the worker: nothing is uploaded).

@@ -4,6 +4,14 @@
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
+/** A test's `skip` option for a test that needs `k`: the reason when it is
+ * unset, but under scripts/test-e2e.sh (E2E_STRICT=1) a missing variable is
+ * an error, never a silent skip. */
+export const skipUnless = (k) => {
+  if (process.env[k]) return false;
+  if (process.env.E2E_STRICT) throw new Error(`${k} is not set, and scripts/test-e2e.sh runs every test: the script forgot to export it`);
+  return `${k} not set (scripts/test-e2e.sh sets it)`;
+};
 export const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
 
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { env, launchBrowser, launchPersistent } from './browser.mjs';
+import { env, launchBrowser, launchPersistent, skipUnless } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -318,7 +318,7 @@ test('local files: a GGUF picked through the file input answers, nothing uploade
   }
 });
 
-test('local files: a checkpoint folder (config, tokenizer, safetensors) picked for the foundation slot answers', { timeout: 300_000, skip: !process.env.E2E_CHECKPOINT && 'E2E_CHECKPOINT not set' }, async () => {
+test('local files: a checkpoint folder (config, tokenizer, safetensors) picked for the foundation slot answers', { timeout: 300_000, skip: skipUnless('E2E_CHECKPOINT') }, async () => {
   const dir = process.env.E2E_CHECKPOINT;
   const ctx = await browser.newContext();
   try {

@@ -12,7 +12,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, launchBrowser } from './browser.mjs';
+import { env, launchBrowser, skipUnless } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -226,7 +226,7 @@ function assertEqualsCli(name, got, want) {
   assert.deepEqual(got.ids, ref, `${name} parts from the CLI at token ${same}`);
 }
 
-test('precision "as stored" (Q4_1 kernels): Instruct and Chat equal the native CLI', { timeout: 300_000, skip: !CLI_STORED && 'E2E_CLI_STORED_JSON not set' }, async () => {
+test('precision "as stored" (Q4_1 kernels): Instruct and Chat equal the native CLI', { timeout: 300_000, skip: skipUnless('E2E_CLI_STORED_JSON') }, async () => {
   await page.locator('#max-new-tokens').fill('30');
   await page.locator('#max-new-tokens').dispatchEvent('change');
   await page.locator('#precision').selectOption('stored');
@@ -240,7 +240,7 @@ test('precision "as stored" (Q4_1 kernels): Instruct and Chat equal the native C
   assertEqualsCli('chat (stored)', await answerOf('#panel-chat'), CLI_STORED.chat[0]);
 });
 
-test('a bf16 checkpoint (the official checkpoints\' form) at the default precision: the three answers follow the native CLI', { timeout: 600_000, skip: !CLI_BF16 && 'E2E_CLI_BF16_JSON not set' }, async () => {
+test('a bf16 checkpoint (the official checkpoints\' form) at the default precision: the three answers follow the native CLI', { timeout: 600_000, skip: skipUnless('E2E_CLI_BF16_JSON') }, async () => {
   // No precision in the address: the default (auto) keeps bf16 as stored and
   // runs the wasm SIMD 16-bit kernel; the CLI runs its portable twin, same order.
   const bf16 = 'test/SmolLM2-135M-bf16';

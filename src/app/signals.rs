@@ -1,0 +1,96 @@
+//! The page's signals: every piece of state in `state.rs`, in one `Copy`
+//! struct provided once as context.
+
+use leptos::prelude::*;
+
+use super::state::{Answer, ChatTurn, ModelStatus, Settings, StorageInfo, Tab};
+use super::text::PageConfig;
+use crate::engine::modes::DEFAULT_FOLLOW_UP;
+use crate::protocol::{Conversation, SamplingSettings, Slot};
+
+/// Every signal of the page; `Copy`, shared through context.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub config: StoredValue<PageConfig>,
+    pub question: RwSignal<String>,
+    pub tab: RwSignal<Tab>,
+    pub foundation: RwSignal<Answer>,
+    pub instruct: RwSignal<Answer>,
+    pub chat: RwSignal<Vec<ChatTurn>>,
+    pub system_prompt: RwSignal<String>,
+    pub follow_up: RwSignal<String>,
+    pub settings: RwSignal<Settings>,
+    pub foundation_model: RwSignal<ModelStatus>,
+    pub instruct_model: RwSignal<ModelStatus>,
+    /// A message at the top of the page (worker restarted, bad URL value, ...).
+    pub notice: RwSignal<Option<String>>,
+    pub next_job: RwSignal<u64>,
+    pub storage: RwSignal<StorageInfo>,
+    /// The storage panel is open (it refreshes when a model finishes loading).
+    pub storage_open: RwSignal<bool>,
+}
+
+impl AppState {
+    pub fn new(config: PageConfig) -> Self {
+        let settings = Settings {
+            sampling: SamplingSettings::default(),
+            follow_up_max_new_tokens: 40,
+            precision: config.precision,
+        };
+        Self {
+            question: RwSignal::new(config.question.clone()),
+            notice: RwSignal::new(config.warning.clone()),
+            config: StoredValue::new(config),
+            tab: RwSignal::new(Tab::Instruct),
+            foundation: RwSignal::new(Answer::default()),
+            instruct: RwSignal::new(Answer::default()),
+            chat: RwSignal::new(vec![]),
+            system_prompt: RwSignal::new(String::new()),
+            follow_up: RwSignal::new(DEFAULT_FOLLOW_UP.to_string()),
+            settings: RwSignal::new(settings),
+            foundation_model: RwSignal::new(ModelStatus::default()),
+            instruct_model: RwSignal::new(ModelStatus::default()),
+            next_job: RwSignal::new(1),
+            storage: RwSignal::new(StorageInfo::default()),
+            storage_open: RwSignal::new(false),
+        }
+    }
+
+    pub fn model(&self, slot: Slot) -> RwSignal<ModelStatus> {
+        match slot {
+            Slot::Foundation => self.foundation_model,
+            Slot::Instruct => self.instruct_model,
+        }
+    }
+
+    pub fn job_id(&self) -> u64 {
+        let id = self.next_job.get_untracked();
+        self.next_job.set(id + 1);
+        id
+    }
+
+    /// Applies `f` to the answer that `job` belongs to, if it still exists.
+    pub fn with_answer(&self, job: u64, f: impl FnOnce(&mut Answer)) {
+        for sig in [self.foundation, self.instruct] {
+            if sig.with_untracked(|a| a.job == Some(job)) {
+                sig.update(f);
+                return;
+            }
+        }
+        if let Some(i) = self.chat.with_untracked(|c| c.iter().position(|t| t.answer.job == Some(job))) {
+            self.chat.update(|c| f(&mut c[i].answer));
+        }
+    }
+
+    pub fn any_busy(&self) -> bool {
+        self.foundation.with(|a| a.phase.busy())
+            || self.instruct.with(|a| a.phase.busy())
+            || self.chat.with(|c| c.iter().any(|t| t.answer.phase.busy()))
+    }
+
+    /// The chat's conversation for its next turn, ending with `new_user`.
+    pub fn conversation(&self, new_user: &str) -> Conversation {
+        let system = self.system_prompt.get_untracked();
+        self.chat.with_untracked(|turns| super::state::conversation(&system, turns, new_user))
+    }
+}

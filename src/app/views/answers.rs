@@ -1,0 +1,206 @@
+//! The three answer tabs: an answer's body (text, ending, timings), the
+//! candidates the model weighed, and the chat with its follow-ups.
+
+use leptos::ev::KeyboardEvent;
+use leptos::prelude::*;
+
+use super::state;
+use crate::app::bridge;
+use crate::app::state::{Answer, LoadPhase, Phase};
+use crate::app::text;
+use crate::protocol::{Candidate, StopReason};
+
+/// The status, text, ending words and timings of one answer.
+#[component]
+fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<String>>) -> impl IntoView {
+    let ids = move || answer.with(|a| a.tokens.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(","));
+    let phase_attr = move || answer.with(|a| a.phase.name());
+    view! {
+        <div class="answer" data-testid="answer" data-phase=phase_attr data-token-ids=ids>
+            <p class="answer-text">
+                {move || prefix.map(|p| view! { <span class="prompt-echo">{move || p.get()}</span> })}
+                <span data-testid="answer-text">{move || answer.with(|a| a.text.clone())}</span>
+                {move || answer.with(|a| a.phase == Phase::Streaming).then(|| view! { <span class="caret" aria-hidden="true">"▍"</span> })}
+            </p>
+            {move || answer.with(|a| text::waiting_words(&a.phase)).map(|w| view! { <p class="muted">{w}</p> })}
+            {move || {
+                answer.with(|a| {
+                    text::ending_words(&a.phase, !a.text.trim().is_empty(), a.max_new_tokens)
+                        .map(|w| view! { <p class="ending" data-testid="ending">{w}</p> })
+                })
+            }}
+            {move || {
+                // Why it ended at once: what the model weighed for that first token.
+                answer.with(|a| match (&a.phase, &a.end_step) {
+                    (Phase::Done(StopReason::EndOfText), Some(step)) if a.text.trim().is_empty() => {
+                        let step = step.clone();
+                        Some(view! {
+                            <p class="end-candidates" data-testid="end-candidates">
+                                "What it weighed for that token: "
+                                <span class="cands">
+                                    {step.candidates.into_iter().map(|c| view! { <CandidateChip candidate=c picked=step.id/> }).collect_view()}
+                                </span>
+                            </p>
+                        })
+                    }
+                    _ => None,
+                })
+            }}
+            {move || answer.with(|a| match &a.phase {
+                Phase::Failed(e) => Some(view! { <p class="error" role="alert">{e.clone()}</p> }),
+                _ => None,
+            })}
+            {move || answer.with(|a| a.timings.as_ref().map(|t| view! { <p class="timings" data-testid="timings">{text::timings_line(t)}</p> }))}
+        </div>
+    }
+}
+
+/// One candidate token and its probability, as text: the piece quoted and
+/// escaped (`"\n"`, `"<|im_end|>"`), so newlines and special tokens show.
+#[component]
+fn CandidateChip(candidate: Candidate, picked: u32) -> impl IntoView {
+    view! {
+        <span class="cand" class:chosen=candidate.id == picked data-token-id=candidate.id.to_string()>
+            <code>{format!("{:?}", candidate.text)}</code>
+            {format!(" {:.1}%", candidate.prob * 100.0)}
+        </span>
+    }
+}
+
+#[component]
+pub(super) fn FoundationPanel() -> impl IntoView {
+    let s = state();
+    let show = RwSignal::new(false);
+    let answer: Signal<Answer> = s.foundation.into();
+    let prefix = Signal::derive(move || s.foundation.with(|a| if a.job.is_some() { a.prompt.clone() } else { String::new() }));
+    let model_problem = move || {
+        s.foundation_model.with(|m| match &m.phase {
+            LoadPhase::None => Some("No foundation model is set, so this tab has no answer; the other tabs still work.".to_string()),
+            LoadPhase::Failed(e) => Some(format!("The foundation model could not be loaded, so this tab has no answer (the other tabs still work): {e}")),
+            _ => None,
+        })
+    };
+    view! {
+        <p class="explain">
+            "A foundation (base) model was only ever trained to continue text. It gets your question as a raw string, "
+            "with no special tokens, and writes what usually comes next on the internet: often more questions, not an answer. "
+            "The grey text is the prompt; the rest is the model's."
+        </p>
+        {move || model_problem().map(|p| view! { <p class="error" role="alert" data-testid="foundation-problem">{p}</p> })}
+        <AnswerBody answer=answer prefix=prefix/>
+        <label class="toggle">
+            <input type="checkbox" data-testid="toggle-candidates" prop:checked=move || show.get() on:change=move |ev| show.set(event_target_checked(&ev))/>
+            " Show the top candidates for each token (why it wrote this)"
+        </label>
+        {move || {
+            show.get()
+                .then(|| {
+                    view! {
+                        <ol class="candidates" data-testid="candidates">
+                            // Keyed by (answer, step): a new token adds one row, the others stay.
+                            <For
+                                each=move || {
+                                    let (job, n) = s.foundation.with(|a| (a.job, a.tokens.len()));
+                                    (0..n).map(move |i| (job, i)).collect::<Vec<_>>()
+                                }
+                                key=|step| *step
+                                children=move |(_, i)| {
+                                    let t = s.foundation.with_untracked(|a| a.tokens[i].clone());
+                                    view! {
+                                        <li>
+                                            <code class="tok">{format!("{:?}", t.text)}</code>
+                                            <span class="cands">
+                                                {t.candidates.into_iter().map(|c| view! { <CandidateChip candidate=c picked=t.id/> }).collect_view()}
+                                            </span>
+                                        </li>
+                                    }
+                                }
+                            />
+                        </ol>
+                    }
+                })
+        }}
+    }
+}
+
+#[component]
+pub(super) fn InstructPanel() -> impl IntoView {
+    let s = state();
+    view! {
+        <p class="explain">
+            "An instruct model is the same base model fine-tuned on request → response pairs. It only behaves when the "
+            "question is wrapped in the chat template it was trained on (see the Prompt tab); then it answers and stops."
+        </p>
+        <AnswerBody answer=s.instruct.into()/>
+    }
+}
+
+#[component]
+pub(super) fn ChatPanel() -> impl IntoView {
+    let s = state();
+    let busy = move || s.chat.with(|c| c.iter().any(|t| t.answer.phase.busy()));
+    let on_key = move |ev: KeyboardEvent| {
+        if ev.key() == "Enter" && !ev.shift_key() {
+            ev.prevent_default();
+            if !busy() {
+                bridge::follow_up(s);
+            }
+        }
+    };
+    view! {
+        <p class="explain">
+            "A chat model is usually the very same instruct weights, driven with a growing list of role-tagged messages. "
+            "Every turn sends the whole history, so a vague follow-up (\"there\") is understood. "
+            "The worker re-uses what it already computed for the earlier turns (its KV cache)."
+        </p>
+        <details class="system">
+            <summary>"System prompt"</summary>
+            <textarea
+                data-testid="system-prompt"
+                rows="2"
+                placeholder="Empty: the template's own default (for SmolLM2: “You are a helpful AI assistant named SmolLM, trained by Hugging Face”)."
+                prop:value=move || s.system_prompt.get()
+                on:input=move |ev| s.system_prompt.set(event_target_value(&ev))
+            ></textarea>
+        </details>
+        <ol class="bubbles" data-testid="chat">
+            // Keyed by job: a streamed token updates its own bubble only.
+            <For
+                each=move || s.chat.with(|c| c.iter().filter_map(|t| Some((t.answer.job?, t.user.clone()))).collect::<Vec<_>>())
+                key=|(job, _)| *job
+                children=move |(job, user)| {
+                    let answer = Memo::new(move |_| {
+                        s.chat.with(|c| c.iter().find(|t| t.answer.job == Some(job)).map(|t| t.answer.clone()).unwrap_or_default())
+                    });
+                    view! {
+                        <li class="bubble user" data-testid="chat-user">{user}</li>
+                        <li class="bubble assistant" data-testid="chat-assistant">
+                            <AnswerBody answer=answer.into()/>
+                        </li>
+                    }
+                }
+            />
+        </ol>
+        {move || s.chat.with(|c| c.is_empty()).then(|| view! { <p class="muted">"Press Ask to start the conversation."</p> })}
+        <div class="follow-up">
+            <label for="follow-up">"Follow-up"</label>
+            <input
+                id="follow-up"
+                data-testid="follow-up"
+                type="text"
+                prop:value=move || s.follow_up.get()
+                on:input=move |ev| s.follow_up.set(event_target_value(&ev))
+                on:keydown=on_key
+            />
+            <button
+                class="primary"
+                data-testid="send-follow-up"
+                disabled=move || busy() || s.chat.with(|c| c.is_empty())
+                on:click=move |_| bridge::follow_up(s)
+            >
+                "Send"
+            </button>
+            <button data-testid="reset-chat" on:click=move |_| bridge::reset_chat(s)>"Reset"</button>
+        </div>
+    }
+}

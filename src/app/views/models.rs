@@ -1,0 +1,128 @@
+//! The model panel: one row per slot (name, where from, state, each file's
+//! progress), and local files picked or dropped on it.
+
+use leptos::prelude::*;
+
+use super::state;
+use super::storage::StoragePanel;
+use crate::app::bridge;
+use crate::app::state::{LoadPhase, ModelStatus};
+use crate::app::text;
+use crate::protocol::Slot;
+
+#[component]
+pub(super) fn ModelPanel() -> impl IntoView {
+    let s = state();
+    view! {
+        <section class="models" aria-label="Model status">
+            <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct/>
+            <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation/>
+            <p class="small">
+                "Use files from this computer: pick or drop one .gguf file, or all the files of a checkpoint folder "
+                "(config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). "
+                "They are read inside this page; nothing is uploaded anywhere."
+            </p>
+        </section>
+        <StoragePanel/>
+    }
+}
+
+#[component]
+fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> impl IntoView {
+    let testid = match which {
+        Slot::Foundation => "model-foundation",
+        Slot::Instruct => "model-instruct",
+    };
+    let s = state();
+    let phase_words = move || {
+        let shared = which == Slot::Foundation && s.instruct_model.with(|i| status.with(|m| i.spec == m.spec));
+        status.with(|m| text::model_phase_words(m, shared))
+    };
+    let phase_class = move || {
+        status.with(|m| match m.phase {
+            LoadPhase::Ready { .. } => "model ready",
+            LoadPhase::Failed(_) => "model failed",
+            _ => "model",
+        })
+    };
+    let input_id = format!("local-{testid}");
+    let drag_over = RwSignal::new(false);
+    let on_pick = move |ev: leptos::ev::Event| {
+        use wasm_bindgen::JsCast;
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(list) = input.files() {
+            let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+            bridge::load_local(s, which, files);
+        }
+        let _ = input.dyn_ref::<web_sys::HtmlInputElement>().map(|i| i.set_value(""));
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        drag_over.set(false);
+        if let Some(list) = ev.data_transfer().and_then(|d| d.files()) {
+            let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+            bridge::load_local(s, which, files);
+        }
+    };
+    view! {
+        <div
+            class=phase_class
+            class:drag=move || drag_over.get()
+            data-testid=testid
+            on:dragover=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                drag_over.set(true);
+            }
+            on:dragleave=move |_| drag_over.set(false)
+            on:drop=on_drop
+        >
+            <div class="model-head">
+                <strong>{label}</strong>
+                " "
+                <code class="spec">{move || status.with(|m| m.spec.clone())}</code>
+                {move || status.with(|m| m.origin.clone()).map(|o| view! { " " <span class="origin" data-testid="model-origin">{o}</span> })}
+                " — "
+                <span class="phase" data-testid="model-phase">{phase_words}</span>
+            </div>
+            <ul class="files">
+                {move || {
+                    status.with(|m| {
+                        m.files
+                            .iter()
+                            .map(|f| {
+                                let total = f.total.unwrap_or(0).max(f.done);
+                                view! {
+                                    <li data-testid="file-progress" data-origin=text::source_words(f.origin)>
+                                        <span class="file">{f.file.clone()}</span>
+                                        <progress max=total.max(1).to_string() value=f.done.to_string()></progress>
+                                        <span class="bytes" data-done=f.done.to_string() data-total=total.to_string()>{text::file_words(f)}</span>
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    })
+                }}
+            </ul>
+            {move || status.with(|m| text::total_words(&m.files)).map(|w| view! { <p class="small" data-testid="total-progress">{w}</p> })}
+            {move || status.with(|m| m.warning.clone()).map(|w| view! { <p class="warning" role="status" data-testid="model-warning">{w}</p> })}
+            <div class="local">
+                <label class="button" for=input_id.clone()>"Use files from this computer…"</label>
+                <input
+                    id=input_id
+                    class="visually-hidden"
+                    type="file"
+                    multiple
+                    accept=".gguf,.json,.safetensors"
+                    data-testid="local-files"
+                    on:change=on_pick
+                />
+                <span class="hint">" or drop them here"</span>
+                {move || {
+                    s.model(which)
+                        .with(|m| m.spec.starts_with("local: "))
+                        .then(|| view! { <button class="link" on:click=move |_| bridge::forget_local(s, which)>"back to the hub"</button> })
+                }}
+            </div>
+        </div>
+    }
+}

@@ -1,0 +1,205 @@
+//! Loading a slot: its files from the hub (cache first) or from files the
+//! user picked, then the engine's load and one warm-up pass. A load gives up
+//! quietly when a newer load of the same slot replaced it (its ticket).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{fetch, kick, post, with_state, yield_now, Model, SlotState};
+use crate::engine::llm::shards_from_index;
+use crate::engine::{CheckpointFiles, LanguageModel, ModelFiles};
+use crate::protocol::{check_link, file_url, parse_spec, tree_url, CacheMode, FromWorker, ModelSource, Origin, Precision, Slot};
+
+thread_local! {
+    /// Kinds of weights (`LanguageModel::weight_kinds`) whose kernels a
+    /// warm-up pass has already run in this worker.
+    static WARMED_UP: RefCell<std::collections::BTreeSet<String>> = const { RefCell::new(std::collections::BTreeSet::new()) };
+}
+
+/// Where one model's files come from.
+pub(super) enum Source {
+    Hub(ModelSource, CacheMode),
+    Local(Vec<web_sys::File>),
+}
+
+/// This load is still the slot's latest.
+fn current(slot: Slot, ticket: u64) -> bool {
+    with_state(|s| s.load_tickets[slot.index()] == ticket)
+}
+
+/// Loads one slot and puts the outcome in place (Ready or Failed, said to the
+/// page), then lets waiting answers run. None: a newer load took over.
+pub(super) async fn load_slot(slot: Slot, source: &Source, precision: Precision, ticket: u64) -> Option<SlotState> {
+    let result = fetch_and_load(slot, source, precision, &|| current(slot, ticket)).await;
+    if !current(slot, ticket) {
+        return None;
+    }
+    let state = match result {
+        Ok(Some(model)) => SlotState::Ready(model),
+        Ok(None) => return None,
+        Err(message) => {
+            post(&FromWorker::LoadFailed { slot, message: message.clone() });
+            SlotState::Failed(message)
+        }
+    };
+    with_state(|s| s.slots[slot.index()] = state.clone());
+    kick();
+    Some(state)
+}
+
+/// `ToWorker::Load`: the instruct model first (two tabs wait for it), then
+/// the foundation model; the same file for both is loaded once.
+pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>, instruct: Option<ModelSource>, precision: Precision, mode: CacheMode) {
+    let mut instruct_state = None;
+    if let Some(source) = &instruct {
+        instruct_state = load_slot(Slot::Instruct, &Source::Hub(source.clone(), mode), precision, tickets[Slot::Instruct.index()]).await;
+        if instruct_state.is_none() {
+            return;
+        }
+    }
+    let Some(foundation) = foundation else { return };
+    let ticket = tickets[Slot::Foundation.index()];
+    // One copy in memory: the KV cache follows the prompt, so sharing is safe.
+    if let (Some(SlotState::Ready(m)), true) = (&instruct_state, Some(&foundation) == instruct.as_ref()) {
+        if current(Slot::Foundation, ticket) {
+            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes: m.borrow().weight_bytes() as u64, load_ms: 0.0 });
+            with_state(|s| s.slots[Slot::Foundation.index()] = SlotState::Ready(m.clone()));
+            kick();
+        }
+        return;
+    }
+    load_slot(Slot::Foundation, &Source::Hub(foundation, mode), precision, ticket).await;
+}
+
+/// The files of a local pick, by name: (the spec shown, the GGUF file if any).
+fn local_layout(files: &[web_sys::File]) -> Result<(String, Option<String>), String> {
+    let names: Vec<String> = files.iter().map(|f| f.name()).collect();
+    let ggufs: Vec<&String> = names.iter().filter(|n| n.to_ascii_lowercase().ends_with(".gguf")).collect();
+    match ggufs.as_slice() {
+        [one] => return Ok((format!("local file {one}"), Some(one.to_string()))),
+        [] => {}
+        many => {
+            let list = many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(format!("Pick one GGUF file, not {} ({list}).", many.len()));
+        }
+    }
+    let has = |n: &str| names.iter().any(|x| x == n);
+    let mut missing: Vec<&str> = ["config.json", "tokenizer.json"].into_iter().filter(|n| !has(n)).collect();
+    if !has("model.safetensors") && !has("model.safetensors.index.json") {
+        missing.push("model.safetensors (or model.safetensors.index.json and its shards)");
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "These files are not a model: missing {}. Pick one .gguf file, or all the files of a checkpoint folder together \
+             (config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). You picked: {}.",
+            missing.join(", "),
+            if names.is_empty() { "nothing".to_string() } else { names.join(", ") }
+        ));
+    }
+    Ok((format!("local checkpoint ({} files)", names.len()), None))
+}
+
+/// One file of a model: `Ok(None)` when `optional` and absent. `blob`:
+/// weights, which the engine reads through a `Read + Seek` (the file stays
+/// outside wasm memory); small files come as bytes.
+async fn get_file(slot: Slot, source: &Source, repo: &str, listing: &fetch::Listing, file: &str, optional: bool, blob: bool) -> Result<Option<fetch::Data>, String> {
+    match source {
+        Source::Hub(source, mode) => {
+            let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            fetch::fetch_file(fetch::FileRequest {
+                slot,
+                url: &file_url(&source.hub, repo, &source.revision, file),
+                file,
+                optional,
+                mode: *mode,
+                listing,
+                tree_url: &tree_url(&source.hub, repo, &source.revision, dir),
+                blob,
+            })
+            .await
+        }
+        Source::Local(files) => match files.iter().find(|f| f.name() == file) {
+            // A File is a Blob: read in place, slice by slice.
+            Some(f) if blob => {
+                let n = f.size() as u64;
+                post(&FromWorker::Progress { slot, file: file.to_string(), done: n, total: Some(n), origin: Origin::Local });
+                Ok(Some(fetch::Data::Blob(f.clone().into())))
+            }
+            Some(f) => fetch::read_local(slot, f).await.map(|b| Some(fetch::Data::Bytes(b))),
+            None if optional => Ok(None),
+            None => Err(format!("{file} is needed but was not among the files you picked. Pick it together with the others.")),
+        },
+    }
+}
+
+/// Fetches and loads one model. `Ok(None)`: abandoned (`current` turned false).
+async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
+    let (spec, repo, gguf) = match source {
+        Source::Hub(source, _) => {
+            check_link(&source.hub, &source.revision)?;
+            let (repo, gguf) = parse_spec(&source.spec)?;
+            (source.spec.clone(), repo, gguf)
+        }
+        Source::Local(files) => {
+            let (spec, gguf) = local_layout(files)?;
+            (spec, String::new(), gguf)
+        }
+    };
+    let listing = fetch::Listing::default();
+    let get = |file: String, optional: bool, blob: bool| {
+        let (repo, listing) = (&repo, &listing);
+        async move { get_file(slot, source, repo, listing, &file, optional, blob).await }
+    };
+    let required = |file: &str| format!("{file} is required");
+    let started = js_sys::Date::now();
+    enum Files {
+        Gguf(fetch::Data),
+        Checkpoint(CheckpointFiles<'static>),
+    }
+    let files = match gguf {
+        Some(file) => Files::Gguf(get(file.clone(), false, true).await?.ok_or_else(|| required(&file))?),
+        None => {
+            let bytes = |d: Option<fetch::Data>| d.map(fetch::Data::into_bytes).transpose();
+            let config_json = get("config.json".into(), false, false).await?.ok_or_else(|| required("config.json"))?.into_bytes()?;
+            let tokenizer_json = get("tokenizer.json".into(), false, false).await?.ok_or_else(|| required("tokenizer.json"))?.into_bytes()?;
+            let tokenizer_config_json = bytes(get("tokenizer_config.json".into(), true, false).await?)?;
+            let generation_config_json = bytes(get("generation_config.json".into(), true, false).await?)?;
+            // Safetensors files stay Blobs (outside wasm memory), read tensor by tensor.
+            let shards = match get("model.safetensors".into(), true, true).await? {
+                Some(data) => vec![data],
+                None => {
+                    let index = bytes(get("model.safetensors.index.json".into(), true, false).await?)?
+                        .ok_or_else(|| format!("{spec} has neither model.safetensors nor model.safetensors.index.json: is it a model repo?"))?;
+                    let mut shards = vec![];
+                    for name in shards_from_index(&index).map_err(|e| e.to_string())? {
+                        shards.push(get(name.clone(), false, true).await?.ok_or_else(|| required(&name))?);
+                    }
+                    shards
+                }
+            };
+            let safetensors = shards.into_iter().map(fetch::Data::into_reader).collect::<Result<Vec<_>, String>>()?;
+            Files::Checkpoint(CheckpointFiles { config_json, tokenizer_json, tokenizer_config_json, generation_config_json, safetensors })
+        }
+    };
+    if !current() {
+        return Ok(None);
+    }
+    post(&FromWorker::Preparing { slot });
+    yield_now().await;
+    let mut model = match files {
+        Files::Gguf(gguf) => LanguageModel::load_gguf(gguf.into_reader()?.as_mut(), precision).map_err(|e| format!("{spec}: {e}"))?,
+        Files::Checkpoint(checkpoint) => LanguageModel::load(ModelFiles::Checkpoint(checkpoint), precision).map_err(|e| e.to_string())?,
+    };
+    if !current() {
+        return Ok(None);
+    }
+    // One throwaway pass so the first question runs optimized wasm (see
+    // warm_up); once per kind of weights, as the kernels are shared.
+    let kinds = model.weight_kinds();
+    if !WARMED_UP.with_borrow(|w| kinds.is_subset(w)) {
+        model.warm_up().map_err(|e| format!("{spec}: the model fails on a first test pass: {e}"))?;
+        WARMED_UP.with_borrow_mut(|w| w.extend(kinds));
+    }
+    post(&FromWorker::Loaded { slot, spec, weight_bytes: model.weight_bytes() as u64, load_ms: js_sys::Date::now() - started });
+    Ok(Some(Rc::new(RefCell::new(model))))
+}
