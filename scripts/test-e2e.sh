@@ -64,6 +64,16 @@ fi
 # give the other a wrong sha256 (see /__config in scripts/devserver.py). The
 # checkpoint as a Hub repo, without its optional generation_config.json.
 NAME="$(basename "$MODEL")"
+# The bf16 checkpoint with a chat template that never finishes rendering (one
+# instruction walking 4e9 items: fuel does not see it; not a constant, which
+# minijinja would fold while compiling), for watchdog.test.mjs.
+mkdir -p "$OUT/hanging-template"
+python3 - "$CKPT_BF16/tokenizer_config.json" "$OUT/hanging-template/tokenizer_config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["chat_template"] = "{% if messages | length + 1 in [0] * 4000000000 %}{% endif %}" + c["chat_template"]
+json.dump(c, open(sys.argv[2], "w"))
+PY
 # Files too big to be what they claim (sparse: no disk used), for links.test.mjs.
 truncate -s 100M "$OUT/huge-config.json"
 truncate -s 3500M "$OUT/huge.gguf"
@@ -75,7 +85,10 @@ python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE"
   --file "test/SmolLM2-135M-f32/model.safetensors=$CKPT/model.safetensors" \
   --file "test/SmolLM2-135M-bf16/config.json=$CKPT_BF16/config.json" --file "test/SmolLM2-135M-bf16/tokenizer.json=$CKPT_BF16/tokenizer.json" \
   --file "test/SmolLM2-135M-bf16/tokenizer_config.json=$CKPT_BF16/tokenizer_config.json" \
-  --file "test/SmolLM2-135M-bf16/model.safetensors=$CKPT_BF16/model.safetensors" >"$OUT/devserver.log" 2>&1 &
+  --file "test/SmolLM2-135M-bf16/model.safetensors=$CKPT_BF16/model.safetensors" \
+  --file "test/Hanging-Template/config.json=$CKPT_BF16/config.json" --file "test/Hanging-Template/tokenizer.json=$CKPT_BF16/tokenizer.json" \
+  --file "test/Hanging-Template/tokenizer_config.json=$OUT/hanging-template/tokenizer_config.json" \
+  --file "test/Hanging-Template/model.safetensors=$CKPT_BF16/model.safetensors" >"$OUT/devserver.log" 2>&1 &
 SERVER=$!
 # A deployed copy of the page with a mirror folder next to it (?hub=./models).
 SITE="$OUT/site"

@@ -635,11 +635,26 @@ fn templates_are_bounded_and_their_errors_are_clear() {
         "{{ ([0] * 4000000000) | join }}",
         "{{ ([0] * 4000000000) | join(', ') }}",
         "{% for i in range(100) %}{{ 'x' * 50000000 }}{% endfor %}",
+        // Filters and Python methods that walk or build everything at once.
+        "{{ ([0] * 4000000000) | list | length }}",
+        "{{ ([0] * 4000000000) | sort }}",
+        "{{ ([0] * 4000000000) | sum }}",
+        "{{ ([0] * 4000000000) | last }}",
+        "{{ ([0] * 4000000000) | map('string') | first }}",
+        "{{ [1, 2] | batch(4000000000) }}",
+        "{{ [0] | slice(4000000000) }}",
+        "{{ 'x' | indent(4000000000) }}",
+        "{{ ('x' * 1000000) | replace('x', 'x' * 1000000) }}",
+        "{{ ('x' * 1000000).replace('x', 'x' * 1000000) }}",
+        "{{ ([0] * 4000000000) | dictsort }}",
     ] {
         let t = ChatTemplate::new(hostile, "", "").unwrap();
         let e = t.render(&[Message::user("hi")], true).unwrap_err();
-        assert!(matches!(e, EngineError::Template(_)) && (e.to_string().contains("too long") || e.to_string().contains("more than")), "{hostile}: {e}");
+        assert!(matches!(e, EngineError::Template(_)) && ["too long", "more than", "too much"].iter().any(|w| e.to_string().contains(w)), "{hostile}: {e}");
     }
+    // The guarded filters still do their work on real sizes.
+    let t = ChatTemplate::new("{{ messages | selectattr('role', 'equalto', 'user') | list | length }} {{ (messages | last).content | replace('b', 'B') }} {{ [3, 1, 2] | sort | join(',') }}", "", "").unwrap();
+    assert_eq!(t.render(&[Message::user("a"), Message::assistant("b")], false).unwrap(), "1 B 1,2,3");
     let joined = ChatTemplate::new("{{ messages | map(attribute='content') | join('|') }}", "", "").unwrap();
     assert_eq!(joined.render(&[Message::user("a"), Message::assistant("b")], false).unwrap(), "a|b");
 

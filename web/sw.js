@@ -5,7 +5,7 @@
 // caches them itself, by URL).
 //
 // Updates: Trunk hashes the page's js/wasm/css names but not the worker's
-// (worker.js, worker_bg.wasm, worker_loader.js). BUILD_ID below is a hash of
+// (worker.js, worker_bg.wasm, worker_loader.js, cache_sink.js). BUILD_ID below is a hash of
 // every built file, written in by scripts/sw-build-id.py (a Trunk post_build
 // hook), so each deploy is a new service worker with its own cache
 // ("three-answers-shell-<id>"), filled completely at install; older caches are
@@ -16,7 +16,7 @@ const BUILD_ID = '__BUILD_ID__';
 const ASSETS = __ASSETS__;
 const SHELL = `three-answers-shell-${BUILD_ID}`;
 const SCOPE = new URL('./', self.location).href;
-const UNHASHED = new Set(['', 'index.html', 'worker.js', 'worker_bg.wasm', 'worker_loader.js']);
+const UNHASHED = new Set(['', 'index.html', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'cache_sink.js']);
 
 self.addEventListener('install', (event) => {
   event.waitUntil(

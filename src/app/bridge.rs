@@ -1,6 +1,7 @@
 //! The page's side of the worker: starts it, sends `ToWorker`, turns every
-//! `FromWorker` into signal updates, and restarts the worker if it crashes
-//! (the page's state, and so the conversation, is kept).
+//! `FromWorker` into signal updates, and restarts the worker if it crashes or
+//! hangs (a watchdog: silent too long while an answer runs). The page's
+//! state, and so the conversation, is kept.
 
 use std::cell::RefCell;
 
@@ -23,7 +24,10 @@ struct Bridge {
     ready: bool,
     /// Messages sent before the worker said `Ready`.
     pending: Vec<JsValue>,
+    /// Restarts since the last answer that ended well.
     restarts: u32,
+    /// `Date.now()` of the worker's latest message (the watchdog's clock).
+    last_heard_ms: f64,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
@@ -35,10 +39,33 @@ thread_local! {
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
 }
 
-/// Starts the worker and asks it to load the models.
+/// Starts the worker and asks it to load the models, and the watchdog.
 pub fn start(state: AppState) {
     spawn(state, 0);
     load_models(state);
+    let check = Closure::<dyn FnMut()>::new(move || watchdog(state));
+    if let Some(w) = web_sys::window() {
+        let _ = w.set_interval_with_callback_and_timeout_and_arguments_0(check.as_ref().unchecked_ref(), 1000);
+    }
+    check.forget();
+}
+
+/// Restarts a worker that has been silent longer than its work allows
+/// (`state::allowed_silence`): a template or a model that never finishes a
+/// step would otherwise leave an answer "writing" or a model "preparing"
+/// forever.
+fn watchdog(state: AppState) {
+    let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
+    let (f, i) = (state.foundation_model.get_untracked(), state.instruct_model.get_untracked());
+    let (fa, ia, chat) = (state.foundation.get_untracked(), state.instruct.get_untracked(), state.chat.get_untracked());
+    let mut answers = vec![(&fa, &f), (&ia, &i)];
+    answers.extend(chat.iter().map(|t| (&t.answer, &i)));
+    let base_ms = state.config.with_value(|c| c.watchdog_s) * 1000.0;
+    if let Some((spec, allowed_ms)) = super::state::allowed_silence(&answers, &[&f, &i], base_ms) {
+        if silent_ms > allowed_ms {
+            restart(state, Some((spec, silent_ms / 1000.0)));
+        }
+    }
 }
 
 fn spawn(state: AppState, restarts: u32) {
@@ -60,17 +87,37 @@ fn spawn(state: AppState, restarts: u32) {
         ev.prevent_default();
         web_sys::console::error_1(&format!("worker error: {}", ev.message()).into());
         // Leave the handler first: the restart replaces this very closure.
-        let _ = wasm_bindgen_futures::spawn_local(async move { restart(state) });
+        let _ = wasm_bindgen_futures::spawn_local(async move { restart(state, None) });
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     BRIDGE.with(|b| {
-        *b.borrow_mut() = Some(Bridge { worker, ready: false, pending: vec![], restarts, _on_message: on_message, _on_error: on_error });
+        let last_heard_ms = js_sys::Date::now();
+        *b.borrow_mut() = Some(Bridge { worker, ready: false, pending: vec![], restarts, last_heard_ms, _on_message: on_message, _on_error: on_error });
     });
 }
 
-/// The worker crashed (a panic or out of memory): start a fresh one.
-fn restart(state: AppState) {
+/// The model an answer is being written with, or the one being loaded: what
+/// a crash is most likely about.
+fn model_at_work(state: AppState) -> Option<String> {
+    let busy = |slot: Slot| match slot {
+        Slot::Foundation => state.foundation.with_untracked(|a| a.phase.busy()),
+        Slot::Instruct => state.instruct.with_untracked(|a| a.phase.busy()) || state.chat.with_untracked(|c| c.iter().any(|t| t.answer.phase.busy())),
+    };
+    let loading = |slot: Slot| state.model(slot).with_untracked(|m| matches!(m.phase, LoadPhase::Downloading | LoadPhase::Preparing));
+    [Slot::Instruct, Slot::Foundation]
+        .into_iter()
+        .find(|&s| busy(s) && state.model(s).with_untracked(|m| matches!(m.phase, LoadPhase::Ready { .. })))
+        .or_else(|| [Slot::Instruct, Slot::Foundation].into_iter().find(|&s| loading(s)))
+        .map(|s| state.model(s).with_untracked(|m| m.spec.clone()))
+}
+
+/// The worker crashed (a panic, out of memory: `hang` None) or hung (`hang`:
+/// the model at work and the seconds of silence): stop it, fail the answers
+/// it was writing in words, and start a fresh one, up to [`MAX_RESTARTS`]
+/// times in a row without an answer that ended well.
+fn restart(state: AppState, hang: Option<(String, f64)>) {
+    let model = hang.as_ref().map(|(spec, _)| spec.clone()).or_else(|| model_at_work(state));
     let restarts = BRIDGE.with(|b| {
         let old = b.borrow_mut().take();
         old.map(|o| {
@@ -79,7 +126,13 @@ fn restart(state: AppState) {
         })
     });
     let restarts = restarts.unwrap_or(0) + 1;
-    let why = "The model worker crashed (it may have run out of memory) while this answer was being written.";
+    let with = model.map(|m| format!(" with {m}")).unwrap_or_default();
+    let why = match &hang {
+        Some((_, secs)) => format!(
+            "The model worker stopped responding for {secs:.0} s while working{with} (its chat template or its weights may keep it busy forever), so it was stopped."
+        ),
+        None => format!("The model worker crashed while working{with} (it may have run out of memory, or a file or template made it fail)."),
+    };
     for sig in [state.foundation, state.instruct] {
         if sig.with_untracked(|a| a.phase.busy()) {
             sig.update(|a| a.phase = Phase::Failed(format!("{why} Press Ask to try again.")));
@@ -92,15 +145,24 @@ fn restart(state: AppState) {
     });
     if restarts > MAX_RESTARTS {
         state.notice.set(Some(format!(
-            "The model worker crashed {restarts} times, so it was not restarted again. Try a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
+            "{why} That happened {restarts} times in a row, so the worker was not started again: try another model or a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
         )));
         return;
     }
-    state.notice.set(Some(
-        "The model worker stopped unexpectedly and was restarted; the models are loading again. Your question and the chat are kept.".into(),
-    ));
+    state.notice.set(Some(format!("{why} It was restarted and the models are loading again. Your question and the chat are kept.")));
     spawn(state, restarts);
     load_models(state);
+}
+
+/// Answers cannot be written: the worker was not restarted after its crashes.
+fn worker_gone(state: AppState) -> bool {
+    let gone = BRIDGE.with(|b| b.borrow().is_none());
+    if gone {
+        state.notice.set(Some(
+            "The model worker is stopped after repeated crashes, so nothing can be answered: reload the page to start it again (copy your question first: a reload forgets it).".into(),
+        ));
+    }
+    gone
 }
 
 pub fn send(msg: &ToWorker) {
@@ -189,6 +251,14 @@ pub fn load_models(state: AppState) {
 }
 
 fn receive(state: AppState, msg: FromWorker) {
+    BRIDGE.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.last_heard_ms = js_sys::Date::now();
+            if matches!(msg, FromWorker::Done { stop_reason: Some(_), .. }) {
+                b.restarts = 0; // an answer ended well: the worker is healthy
+            }
+        }
+    });
     match msg {
         FromWorker::Ready => {
             let pending = BRIDGE.with(|b| {
@@ -274,6 +344,9 @@ pub fn ask(state: AppState) {
         state.notice.set(Some("Type a question first.".into()));
         return;
     }
+    if worker_gone(state) {
+        return;
+    }
     send(&ToWorker::Stop);
     let settings = state.settings.get_untracked();
     let max = settings.sampling.max_new_tokens;
@@ -291,7 +364,7 @@ pub fn ask(state: AppState) {
 /// The chat's follow-up box: one more turn with the whole history.
 pub fn follow_up(state: AppState) {
     let text = state.follow_up.get_untracked();
-    if text.trim().is_empty() {
+    if text.trim().is_empty() || worker_gone(state) {
         return;
     }
     let settings = state.settings.get_untracked();

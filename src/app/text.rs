@@ -45,6 +45,9 @@ pub struct PageConfig {
     pub revision: String,
     /// `?cache=off` (do not use the browser's cache) or `full` (tests: simulate a full quota).
     pub cache: CacheMode,
+    /// `?watchdog=S`: seconds of silence from a busy worker before it is
+    /// taken for hung and restarted (default 30).
+    pub watchdog_s: f64,
     /// Words about a query value that was not understood.
     pub warning: Option<String>,
 }
@@ -87,9 +90,20 @@ pub fn page_config(query: &[(String, String)]) -> PageConfig {
             Some("full") => CacheMode::SimulateFull,
             _ => CacheMode::Use,
         },
+        watchdog_s: match get("watchdog").map(|w| w.parse::<f64>()) {
+            None => DEFAULT_WATCHDOG_S,
+            Some(Ok(s)) if s.is_finite() && s >= 1.0 => s,
+            Some(_) => {
+                warning = Some(format!("The watchdog must be a number of seconds, at least 1: using {DEFAULT_WATCHDOG_S}."));
+                DEFAULT_WATCHDOG_S
+            }
+        },
         warning,
     }
 }
+
+/// Seconds a busy worker may stay silent (see `state::allowed_silence`).
+pub const DEFAULT_WATCHDOG_S: f64 = 30.0;
 
 /// Download speed and time left, e.g. "12.3 MB/s, 4 s left".
 pub fn speed_words(done: u64, total: Option<u64>, elapsed_ms: f64) -> Option<String> {
@@ -269,6 +283,11 @@ mod tests {
         assert_eq!(c.revision, "main");
         let c = page_config(&q(&[("revision", "v2"), ("cache", "off")]));
         assert_eq!((c.revision.as_str(), c.cache), ("v2", CacheMode::Off));
+        assert_eq!((c.watchdog_s, c.warning), (DEFAULT_WATCHDOG_S, None));
+        assert_eq!(page_config(&q(&[("watchdog", "5")])).watchdog_s, 5.0);
+        let c = page_config(&q(&[("watchdog", "0")]));
+        assert_eq!(c.watchdog_s, DEFAULT_WATCHDOG_S);
+        assert!(c.warning.unwrap().contains("watchdog"));
     }
 
     #[test]

@@ -89,8 +89,13 @@ impl ChatTemplate {
         env.set_lstrip_blocks(true);
         env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_recursion_limit(64);
-        // Python string/list/dict methods (`.strip()`, `.items()`, ...) used by Hub templates.
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        // Python string/list/dict methods (`.strip()`, `.items()`, ...) used
+        // by Hub templates, behind the same size checks as the filters.
+        env.set_unknown_method_callback(|state, value, method, args| {
+            check_sizes(method, std::iter::once(value).chain(args))?;
+            minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+        });
+        guard_filters(&mut env);
         env.add_function("raise_exception", |msg: String| -> std::result::Result<String, minijinja::Error> {
             Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
         });
@@ -140,8 +145,65 @@ impl std::io::Write for Capped {
     }
 }
 
-/// Items a template's `join` may join.
+/// Items a template's `join` (or any filter) may walk.
 const MAX_JOIN_ITEMS: usize = 100_000;
+/// A width or count a filter may be given (`center`, `indent`, `batch`, ...).
+const MAX_COUNT: i64 = 100_000;
+
+/// Refuses, before any work, a filter or method call that could take
+/// gigabytes or minutes in one instruction (fuel counts instructions):
+/// a sequence of more than [`MAX_JOIN_ITEMS`] items, a string longer than
+/// [`MAX_PROMPT_BYTES`], a count over [`MAX_COUNT`], or a `replace` whose
+/// result could outgrow the prompt cap. Real chat templates come nowhere near.
+fn check_sizes<'a>(name: &str, args: impl IntoIterator<Item = &'a minijinja::Value>) -> std::result::Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let refuse = |what: String| Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, format!("{name}: {what}, too much for a chat prompt")));
+    let args: Vec<&minijinja::Value> = args.into_iter().collect();
+    for v in &args {
+        match v.kind() {
+            ValueKind::String if v.as_str().is_some_and(|s| s.len() > MAX_PROMPT_BYTES) => return refuse("a string over 4 MiB".into()),
+            ValueKind::Seq | ValueKind::Iterable | ValueKind::Map if v.len().is_some_and(|n| n > MAX_JOIN_ITEMS) => {
+                return refuse(format!("{} items", v.len().unwrap_or(0)))
+            }
+            ValueKind::Number if i64::try_from((*v).clone()).is_ok_and(|n| n > MAX_COUNT) => return refuse(format!("the number {v}")),
+            _ => {}
+        }
+    }
+    if name == "replace" {
+        // The result of s.replace(old, new) is at most len(s) * (len(new) + 1) bytes.
+        let len = |i: usize| args.get(i).and_then(|v| v.as_str()).map_or(0, str::len);
+        if len(0).saturating_mul(len(2) + 1) > MAX_PROMPT_BYTES {
+            return refuse("a replacement that could grow past 4 MiB".into());
+        }
+    }
+    Ok(())
+}
+
+/// Every built-in filter that walks a whole sequence or builds a string in
+/// one instruction, replaced by itself behind [`check_sizes`]. (The built-in
+/// stays registered under a name no template can write, with a space.)
+fn guard_filters(env: &mut minijinja::Environment<'_>) {
+    use minijinja::filters as f;
+    macro_rules! guard {
+        ($($name:literal => $filter:path),* $(,)?) => {$(
+            env.add_filter(concat!($name, " (built-in)"), $filter);
+            env.add_filter($name, |state: &minijinja::State, args: minijinja::value::Rest<minijinja::Value>| {
+                check_sizes($name, args.iter())?;
+                state.apply_filter(concat!($name, " (built-in)"), &args)
+            });
+        )*};
+    }
+    guard! {
+        "list" => f::list, "sort" => f::sort, "reverse" => f::reverse, "unique" => f::unique, "sum" => f::sum,
+        "min" => f::min, "max" => f::max, "first" => f::first, "last" => f::last, "length" => f::length,
+        "batch" => f::batch, "slice" => f::slice, "dictsort" => f::dictsort, "items" => f::items,
+        "groupby" => f::groupby, "map" => f::map, "select" => f::select, "reject" => f::reject,
+        "selectattr" => f::selectattr, "rejectattr" => f::rejectattr, "chain" => f::chain, "zip" => f::zip,
+        "pprint" => f::pprint, "string" => f::string, "lines" => f::lines,
+        "split" => f::split, "indent" => f::indent, "replace" => f::replace, "format" => f::format,
+    }
+}
+
 
 /// `join` as Jinja's, but refusing to walk more than [`MAX_JOIN_ITEMS`]
 /// items or to build more than [`MAX_PROMPT_BYTES`].

@@ -32,6 +32,10 @@ fn tok_err(e: impl std::fmt::Display) -> EngineError {
 impl TextTokenizer {
     /// From a Hugging Face `tokenizer.json`.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        // tokenizers unwraps the result of reading its `decoder` part: a
+        // syntax error there panics instead of failing. So the syntax is
+        // checked first, without building anything (found by tests/fuzz_loaders.rs).
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json is not JSON: {e}")))?;
         let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json: {e}")))?;
         // A file's truncation would silently cut prompts (or panic when its
         // stride is not below max_length) and its padding could ask for 10^8

@@ -12,8 +12,9 @@
 //! in every browser; OPFS's sync access handles would give the same, but are
 //! missing in older Safari and cannot be listed or deleted from the page.
 //!
-//! A tiny piece of JavaScript (built once with `new Function`, since the worker
-//! is a classic script without wasm-bindgen snippets) owns the stream
+//! A tiny static script, `web/cache_sink.js` (loaded with `importScripts`:
+//! the worker is a classic script without wasm-bindgen snippets, and code
+//! built with `new Function` would need 'unsafe-eval'), owns the stream
 //! controller and the pending `put`.
 
 use std::cell::RefCell;
@@ -25,34 +26,29 @@ use wasm_bindgen_futures::JsFuture;
 use crate::protocol::{split_file_url, CachedFile};
 
 pub const CACHE_NAME: &str = "three-answers-models-v1";
+/// A second cache, keyed by the same URLs: each complete file's [`Seal`].
+const SEALS_NAME: &str = "three-answers-seals-v1";
 /// Header of a marker entry for an optional file the server does not have.
 const MISSING: &str = "x-three-answers-missing";
 
-const SINK_JS: &str = r#"
-  let ctrl, failed = null;
-  const stream = new ReadableStream({ start(c) { ctrl = c; } });
-  let done;
-  if (simulateFull) {
-    done = Promise.reject(new DOMException('The quota has been exceeded (simulated with ?cache=full).', 'QuotaExceededError'));
-  } else {
-    done = cache.put(url, new Response(stream, { headers: { 'content-type': 'application/octet-stream' } }));
-  }
-  done = done.then(() => null, (e) => { failed = e; try { ctrl.error(e); } catch (_) {} return e; });
-  return {
-    write(chunk) { if (!failed) { try { ctrl.enqueue(chunk); } catch (_) {} } },
-    finish() {
-      try { ctrl.close(); } catch (_) {}
-      return done.then((e) => (e ? `${e.name || 'Error'}: ${e.message || e}` : null));
-    },
-    abort(reason) {
-      try { ctrl.error(new Error(reason)); } catch (_) {}
-      return done.then(() => cache.delete(url)).then(() => null, () => null);
-    },
-  };
-"#;
+
+/// The static script that defines `threeAnswersCacheSink` (next to the worker).
+const SINK_SCRIPT: &str = "./cache_sink.js";
 
 thread_local! {
     static SINK_FN: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
+/// `threeAnswersCacheSink`, loaded once with `importScripts`.
+fn sink_function() -> Result<js_sys::Function, String> {
+    if let Some(f) = SINK_FN.with(|f| f.borrow().clone()) {
+        return Ok(f);
+    }
+    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    scope.import_scripts(&js_sys::Array::of1(&SINK_SCRIPT.into())).map_err(|e| format!("{SINK_SCRIPT} did not load ({})", js_error(&e)))?;
+    let f: js_sys::Function = get(&js_sys::global(), "threeAnswersCacheSink").dyn_into().map_err(|_| format!("{SINK_SCRIPT} defines no cache sink"))?;
+    SINK_FN.with(|s| *s.borrow_mut() = Some(f.clone()));
+    Ok(f)
 }
 
 fn get(o: &JsValue, k: &str) -> JsValue {
@@ -81,11 +77,42 @@ pub fn js_error(e: &JsValue) -> String {
 
 /// The model cache, or why there is none (e.g. an opaque origin).
 pub async fn open() -> Result<JsValue, String> {
+    open_named(CACHE_NAME).await
+}
+
+async fn open_named(name: &str) -> Result<JsValue, String> {
     let caches = get(&js_sys::global(), "caches");
     if caches.is_undefined() || caches.is_null() {
         return Err("this browser gives the page no Cache API here (a private window or a non-HTTPS address?)".into());
     }
-    call_async(&caches, "open", &[CACHE_NAME.into()]).await.map_err(|e| js_error(&e))
+    call_async(&caches, "open", &[name.into()]).await.map_err(|e| js_error(&e))
+}
+
+/// What a complete cached file is: its length and sha256, recorded only once
+/// the model made from it has loaded. A cached file is used only when it
+/// still matches its seal, so a cut, damaged or never-parsed entry is
+/// downloaded again instead of failing (or answering wrongly) on every visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+pub async fn seal(url: &str, seal: &Seal) {
+    let Ok(seals) = open_named(SEALS_NAME).await else { return };
+    let json = format!(r#"{{"bytes":{},"sha256":"{}"}}"#, seal.bytes, seal.sha256);
+    if let Ok(r) = web_sys::Response::new_with_opt_str(Some(&json)) {
+        let _ = call_async(&seals, "put", &[url.into(), r.into()]).await;
+    }
+}
+
+pub async fn seal_of(url: &str) -> Option<Seal> {
+    let seals = open_named(SEALS_NAME).await.ok()?;
+    let r: web_sys::Response = call_async(&seals, "match", &[url.into()]).await.ok()?.dyn_into().ok()?;
+    let text = JsFuture::from(r.text().ok()?).await.ok()?.as_string()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let sha256 = v["sha256"].as_str()?.to_string();
+    (sha256.len() == 64).then_some(Seal { bytes: v["bytes"].as_u64()?, sha256 })
 }
 
 /// A cached response for `url`: `Some(None)` is a marker "the server has no such file".
@@ -113,9 +140,12 @@ pub async fn store_missing(url: &str) {
     }
 }
 
+/// Forgets `url`: its entry and its seal.
 pub async fn delete(url: &str) {
-    if let Ok(cache) = open().await {
-        let _ = call_async(&cache, "delete", &[url.into()]).await;
+    for name in [CACHE_NAME, SEALS_NAME] {
+        if let Ok(cache) = open_named(name).await {
+            let _ = call_async(&cache, "delete", &[url.into()]).await;
+        }
     }
 }
 
@@ -126,9 +156,7 @@ impl Sink {
     /// `Err`: the cache cannot be opened (the download goes on, from memory).
     pub async fn start(url: &str, simulate_full: bool) -> Result<Sink, String> {
         let cache = if simulate_full { JsValue::NULL } else { open().await? };
-        let f = SINK_FN.with(|f| {
-            f.borrow_mut().get_or_insert_with(|| js_sys::Function::new_with_args("cache, url, simulateFull", SINK_JS)).clone()
-        });
+        let f = sink_function()?;
         let sink = f.call3(&JsValue::NULL, &cache, &url.into(), &simulate_full.into()).map_err(|e| js_error(&e))?;
         Ok(Sink(sink))
     }
@@ -180,16 +208,19 @@ pub async fn list() -> Result<Vec<CachedFile>, String> {
     Ok(out)
 }
 
-/// Deletes every entry of one model (`{hub}/{owner}/{name}`), markers included.
+/// Deletes every entry of one model (`{hub}/{owner}/{name}`), markers and
+/// seals included; the count is of files and markers.
 pub async fn delete_model(model: &str) -> Result<usize, String> {
-    let cache = open().await?;
-    let keys: js_sys::Array = call_async(&cache, "keys", &[]).await.map_err(|e| js_error(&e))?.unchecked_into();
     let prefix = format!("{}/resolve/", model.trim_end_matches('/'));
     let mut n = 0;
-    for req in keys.iter() {
-        if get(&req, "url").as_string().is_some_and(|u| u.starts_with(&prefix)) {
-            let _ = call_async(&cache, "delete", &[req]).await;
-            n += 1;
+    for name in [CACHE_NAME, SEALS_NAME] {
+        let cache = open_named(name).await?;
+        let keys: js_sys::Array = call_async(&cache, "keys", &[]).await.map_err(|e| js_error(&e))?.unchecked_into();
+        for req in keys.iter() {
+            if get(&req, "url").as_string().is_some_and(|u| u.starts_with(&prefix)) {
+                let _ = call_async(&cache, "delete", &[req]).await;
+                n += usize::from(name == CACHE_NAME);
+            }
         }
     }
     Ok(n)

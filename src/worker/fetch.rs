@@ -12,7 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalScope};
 
-use super::cache::{self, js_error};
+use super::cache::{self, js_error, Seal};
 pub use super::data::Data;
 use super::data::{too_big, Store, MAX_SMALL_FILE};
 use super::post;
@@ -69,7 +69,7 @@ async fn read_stream(
 /// `ETag` when the response was not redirected. (The Hub redirects LFS files
 /// to a CDN whose ETag may be another 64-hex hash, e.g. a Xet content hash;
 /// there the sha256 comes from the Hub's tree listing instead, see
-/// [`Listing`].)
+/// [`ModelFetch`].)
 fn stated_sha256(r: &Response) -> Option<String> {
     let headers: &[&str] = if r.redirected() { &["x-linked-etag"] } else { &["x-linked-etag", "etag"] };
     headers.iter().find_map(|h| {
@@ -79,17 +79,28 @@ fn stated_sha256(r: &Response) -> Option<String> {
     })
 }
 
-/// The sha256s the Hub's tree API states for one model's LFS files, fetched
-/// at most once per load and only when a file is actually downloaded (a visit
-/// served from the cache makes no request). A mirror or a static host has no
-/// such API: then nothing is known and nothing is checked from it.
+/// What the fetches of one model's files share. The sha256s the Hub's tree
+/// API states for its LFS files, fetched at most once per load and only when
+/// a file is actually downloaded (a visit served from the cache makes no
+/// request); a mirror or a static host has no such API: then nothing is known
+/// and nothing is checked from it. And the seals of the files it downloaded
+/// into the cache, written once the model has loaded ([`cache::Seal`]).
 #[derive(Default)]
-pub struct Listing {
+pub struct ModelFetch {
     fetched: std::cell::Cell<bool>,
     shas: std::cell::RefCell<Vec<(String, String)>>,
+    downloaded: std::cell::RefCell<Vec<(String, Seal)>>,
 }
 
-impl Listing {
+impl ModelFetch {
+    /// The model made from these files loaded: its cached files are complete.
+    pub async fn seal_downloads(&self) {
+        let downloaded = self.downloaded.take();
+        for (url, seal) in downloaded {
+            cache::seal(&url, &seal).await;
+        }
+    }
+
     pub async fn sha256(&self, tree_url: &str, file: &str) -> Option<String> {
         if !self.fetched.replace(true) {
             if let Ok(r) = request(tree_url, 0).await {
@@ -129,8 +140,9 @@ pub struct FileRequest<'a> {
     /// A 404 gives `Ok(None)` instead of an error.
     pub optional: bool,
     pub mode: CacheMode,
-    /// The model's tree listing and the URL to ask it (for stated sha256s).
-    pub listing: &'a Listing,
+    /// The model's tree listing and the URL to ask it (for stated sha256s),
+    /// and where downloads are recorded for their seals.
+    pub fetches: &'a ModelFetch,
     pub tree_url: &'a str,
     /// Return the file as a `Blob` (outside wasm memory) rather than bytes.
     pub blob: bool,
@@ -142,43 +154,71 @@ pub async fn fetch_file(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     if mode == CacheMode::Use {
         match cache::lookup(url).await {
             Some(None) if optional => return Ok(None),
-            Some(Some(r)) if blob => {
-                // A cached body is on disk: its Blob is read slice by slice later.
-                if let Ok(p) = r.blob() {
-                    if let Ok(b) = JsFuture::from(p).await {
-                        let b: web_sys::Blob = b.unchecked_into();
-                        let n = b.size() as u64;
-                        progress(slot, file, n, Some(n), Origin::Cache);
-                        return Ok(Some(Data::Blob(b)));
-                    }
+            Some(Some(r)) => match from_cache(r, url, file, slot, blob).await {
+                Ok(data) => return Ok(Some(data)),
+                Err(why) => {
+                    cache::delete(url).await;
+                    let message = format!("The copy of {file} kept in this browser {why}, so it was deleted and is downloaded again.");
+                    post(&FromWorker::Warning { slot, message });
                 }
-                cache::delete(url).await;
-            }
-            Some(Some(r)) => {
-                let total = r.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
-                if let Some(body) = r.body().filter(|_| total.is_none_or(|t| t <= MAX_SMALL_FILE)) {
-                    let mut store = Store::new(false, total);
-                    progress(slot, file, 0, total, Origin::Cache);
-                    let read = read_stream(body, &mut store, &mut 0, |_, _| {}, |n| progress(slot, file, n, total, Origin::Cache)).await;
-                    if let (Ok(()), Store::Bytes(bytes)) = (read, store) {
-                        if total.is_none_or(|t| t == bytes.len() as u64) {
-                            let n = bytes.len() as u64;
-                            progress(slot, file, n, Some(n), Origin::Cache);
-                            return Ok(Some(Data::Bytes(bytes)));
-                        }
-                    }
-                }
-                // Unreadable entry: forget it and download again.
-                cache::delete(url).await;
-            }
+            },
             _ => {}
         }
     }
     download(req).await
 }
 
+/// A cached file, used only when it matches its seal. `Err`: why not, in words.
+async fn from_cache(r: Response, url: &str, file: &str, slot: Slot, blob: bool) -> Result<Data, String> {
+    let seal = cache::seal_of(url).await.ok_or("was never confirmed complete (its download or the first load of the model did not finish)")?;
+    let unreadable = |e: wasm_bindgen::JsValue| format!("cannot be read ({})", js_error(&e));
+    // A cached body is on disk: its Blob is read slice by slice.
+    let body: web_sys::Blob = JsFuture::from(r.blob().map_err(unreadable)?).await.map_err(unreadable)?.unchecked_into();
+    let n = body.size() as u64;
+    if n != seal.bytes {
+        return Err(format!("is {} long, but was {} when it was downloaded", bytes(n), bytes(seal.bytes)));
+    }
+    if !blob && n > MAX_SMALL_FILE {
+        return Err(format!("is {}, more than a model's small file takes", bytes(n)));
+    }
+    progress(slot, file, 0, Some(n), Origin::Cache);
+    let sha = sha256_of_blob(&body, |done| progress(slot, file, done, Some(n), Origin::Cache))?;
+    if sha != seal.sha256 {
+        return Err("is damaged: its sha256 is not the one recorded when it was downloaded".into());
+    }
+    progress(slot, file, n, Some(n), Origin::Cache);
+    match blob {
+        true => Ok(Data::Blob(body)),
+        false => Data::Blob(body).into_bytes().map(Data::Bytes),
+    }
+}
+
+/// The sha256 of a Blob, read 8 MiB at a time (`FileReaderSync`, workers only).
+fn sha256_of_blob(blob: &web_sys::Blob, on_progress: impl Fn(u64)) -> Result<String, String> {
+    const STEP: u64 = 8 << 20;
+    let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+    let (size, mut hasher, mut buf) = (blob.size() as u64, Sha256::new(), vec![]);
+    let mut at = 0;
+    while at < size {
+        let end = (at + STEP).min(size);
+        let slice = blob.slice_with_f64_and_f64(at as f64, end as f64).map_err(|e| js_error(&e))?;
+        let buffer = reader.read_as_array_buffer(&slice).map_err(|e| format!("cannot be read ({})", js_error(&e)))?;
+        let chunk = js_sys::Uint8Array::new(&buffer);
+        buf.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut buf);
+        hasher.update(&buf);
+        at = end;
+        on_progress(at);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
-    let FileRequest { slot, url, file, mode, listing, tree_url, blob, .. } = req;
+    let FileRequest { slot, url, file, mode, fetches, tree_url, blob, .. } = req;
     let Some(response) = first_response(&req).await? else { return Ok(None) };
     // With Content-Encoding the length is the compressed size: then only a floor.
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
@@ -190,7 +230,7 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     }
     let expected = match stated_sha256(&response) {
         Some(s) => Some(s),
-        None => listing.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
+        None => fetches.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
     };
     let sink = match mode {
         CacheMode::Off => None,
@@ -225,8 +265,8 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
             total.map(bytes).unwrap_or_else(|| "an unknown size".into())
         ));
     }
+    let got = hex(&hasher.finalize());
     if let Some(want) = expected {
-        let got: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
         if got != want {
             if let Some(s) = sink {
                 s.abort("checksum mismatch").await;
@@ -242,6 +282,9 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         Some(s) => finish_caching(s, slot, file).await,
         None => false,
     };
+    if cached {
+        fetches.downloaded.borrow_mut().push((url.to_string(), Seal { bytes: n, sha256: got }));
+    }
     Ok(Some(match store {
         Store::Bytes(b) => Data::Bytes(b),
         Store::Chunks { chunks, .. } => {

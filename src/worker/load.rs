@@ -102,7 +102,7 @@ fn local_layout(files: &[web_sys::File]) -> Result<(String, Option<String>), Str
 /// One file of a model: `Ok(None)` when `optional` and absent. `blob`:
 /// weights, which the engine reads through a `Read + Seek` (the file stays
 /// outside wasm memory); small files come as bytes.
-async fn get_file(slot: Slot, source: &Source, repo: &str, listing: &fetch::Listing, file: &str, optional: bool, blob: bool) -> Result<Option<fetch::Data>, String> {
+async fn get_file(slot: Slot, source: &Source, repo: &str, fetches: &fetch::ModelFetch, file: &str, optional: bool, blob: bool) -> Result<Option<fetch::Data>, String> {
     match source {
         Source::Hub(source, mode) => {
             let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
@@ -112,7 +112,7 @@ async fn get_file(slot: Slot, source: &Source, repo: &str, listing: &fetch::List
                 file,
                 optional,
                 mode: *mode,
-                listing,
+                fetches,
                 tree_url: &tree_url(&source.hub, repo, &source.revision, dir),
                 blob,
             })
@@ -145,10 +145,10 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
             (spec, String::new(), gguf)
         }
     };
-    let listing = fetch::Listing::default();
+    let fetches = fetch::ModelFetch::default();
     let get = |file: String, optional: bool, blob: bool| {
-        let (repo, listing) = (&repo, &listing);
-        async move { get_file(slot, source, repo, listing, &file, optional, blob).await }
+        let (repo, fetches) = (&repo, &fetches);
+        async move { get_file(slot, source, repo, fetches, &file, optional, blob).await }
     };
     let required = |file: &str| format!("{file} is required");
     let started = js_sys::Date::now();
@@ -200,6 +200,7 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         model.warm_up().map_err(|e| format!("{spec}: the model fails on a first test pass: {e}"))?;
         WARMED_UP.with_borrow_mut(|w| w.extend(kinds));
     }
+    fetches.seal_downloads().await;
     post(&FromWorker::Loaded { slot, spec, weight_bytes: model.weight_bytes() as u64, load_ms: js_sys::Date::now() - started });
     Ok(Some(Rc::new(RefCell::new(model))))
 }

@@ -18,9 +18,74 @@ const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run'];
 
-/** A fresh headless Chromium. */
-export const launchBrowser = () => chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+// Every page of every test runs under the page's Content-Security-Policy: a
+// violation anywhere (the browser reports it on the console) fails the test
+// file. Pages whose address carries `csp-probe` violate it on purpose.
+const cspViolations = [];
+function watchCsp(page) {
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text()) && !page.url().includes('csp-probe')) cspViolations.push(`${page.url()}: ${m.text()}`);
+  });
+}
+process.on('exit', () => {
+  if (cspViolations.length) {
+    console.error(`Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
+    process.exitCode = 1;
+  }
+});
+
+/** A fresh headless Chromium (its pages watched for CSP violations). */
+export async function launchBrowser() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+  const newPage = browser.newPage.bind(browser);
+  browser.newPage = async (options) => {
+    const page = await newPage(options);
+    watchCsp(page);
+    return page;
+  };
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    context.on('page', watchCsp);
+    return context;
+  };
+  return browser;
+}
 
 /** A headless Chromium with a profile kept in `dir` (service workers, caches). */
-export const launchPersistent = (dir, options = {}) =>
-  chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, ...options });
+export async function launchPersistent(dir, options = {}) {
+  const context = await chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, ...options });
+  context.pages().forEach(watchCsp);
+  context.on('page', watchCsp);
+  return context;
+}
+
+/** What the dev server saw since the last reset (`/__requests`). */
+export async function requests(origin = env('E2E_ORIGIN'), reset = false) {
+  const r = await (await fetch(`${origin}/__requests${reset ? '?reset=1' : ''}`)).json();
+  return r.requests;
+}
+/** Requests for model files (the hub folder or any `resolve` URL). */
+export const modelRequests = (reqs) => reqs.filter((r) => r.path.startsWith('/hub/') || r.path.includes('/resolve/'));
+
+/** Waits until a slot's model is ready or failed; returns the phase words. */
+export async function modelPhase(page, slot, timeout = 180_000) {
+  const sel = `[data-testid=model-${slot}] [data-testid=model-phase]`;
+  await page.waitForFunction((sel) => /^(ready|failed)/.test(document.querySelector(sel)?.textContent ?? ''), sel, { timeout, polling: 200 });
+  return page.locator(sel).textContent();
+}
+
+/** Ask and wait for the Instruct answer; returns its text. */
+export async function askInstruct(page) {
+  await page.locator('[data-testid=ask]').click();
+  await page.waitForFunction(() => {
+    const a = document.querySelector('#panel-instruct [data-testid=answer]');
+    return a && ['done', 'failed', 'stopped'].includes(a.dataset.phase);
+  }, null, { timeout: 180_000, polling: 100 });
+  const a = page.locator('#panel-instruct [data-testid=answer]');
+  assert.equal(await a.getAttribute('data-phase'), 'done', await page.locator('#panel-instruct').textContent());
+  const text = await a.locator('[data-testid=answer-text]').textContent();
+  assert.ok(text.trim().length > 0, 'an answer');
+  return text;
+}
+

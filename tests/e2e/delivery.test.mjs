@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { env, launchBrowser, launchPersistent, skipUnless } from './browser.mjs';
+import { askInstruct, env, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -45,34 +45,8 @@ async function persistentContext() {
   return launchPersistent(dir, { viewport: { width: 1000, height: 900 } });
 }
 
-async function requests(origin = ORIGIN, reset = false) {
-  const r = await (await fetch(`${origin}/__requests${reset ? '?reset=1' : ''}`)).json();
-  return r.requests;
-}
-const modelRequests = (reqs) => reqs.filter((r) => r.path.startsWith('/hub/') || r.path.includes('/resolve/'));
 async function config(query) {
   return (await fetch(`${ORIGIN}/__config?${query}`)).json();
-}
-
-/** Waits until a slot's model is ready or failed; returns the phase words. */
-async function modelPhase(page, slot, timeout = 180_000) {
-  const sel = `[data-testid=model-${slot}] [data-testid=model-phase]`;
-  await page.waitForFunction((sel) => /^(ready|failed)/.test(document.querySelector(sel)?.textContent ?? ''), sel, { timeout, polling: 200 });
-  return page.locator(sel).textContent();
-}
-
-/** Ask and wait for the Instruct answer; returns its text. */
-async function askInstruct(page) {
-  await page.locator('[data-testid=ask]').click();
-  await page.waitForFunction(() => {
-    const a = document.querySelector('#panel-instruct [data-testid=answer]');
-    return a && ['done', 'failed', 'stopped'].includes(a.dataset.phase);
-  }, null, { timeout: 180_000, polling: 100 });
-  const a = page.locator('#panel-instruct [data-testid=answer]');
-  assert.equal(await a.getAttribute('data-phase'), 'done', await page.locator('#panel-instruct').textContent());
-  const text = await a.locator('[data-testid=answer-text]').textContent();
-  assert.ok(text.trim().length > 0, 'an answer');
-  return text;
 }
 
 test('cache: a second visit loads from the cache with zero model requests; the storage panel lists and deletes it', { timeout: 600_000 }, async () => {

@@ -53,3 +53,30 @@ test('a file larger than it can be is refused up front, in words, without downlo
   phase = await instructPhase(`hub=${encodeURIComponent(HUB)}&instruct=test/Huge-GGUF/huge.gguf`);
   assert.match(phase, /^failed.*huge\.gguf is .*more than .*browser tab can hold/);
 });
+
+test('the page runs under its Content-Security-Policy: no inline script but its own, no eval; models still load and answer', { timeout: 180_000 }, async () => {
+  const p = await browser.newPage();
+  const violations = [];
+  p.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
+  await p.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=&csp-probe=1`);
+  const policy = await p.locator('meta[http-equiv=Content-Security-Policy]').getAttribute('content');
+  for (const part of ["default-src 'none'", "script-src 'self' 'wasm-unsafe-eval' 'sha256-", "worker-src 'self'", "object-src 'none'", "base-uri 'none'"]) {
+    assert.ok(policy.includes(part), `${part} in ${policy}`);
+  }
+  assert.doesNotMatch(policy, /unsafe-inline|'unsafe-eval'/);
+  // The page's own code runs (it loads a model in its worker and answers), and nothing it does is refused.
+  await p.waitForFunction(() => /^ready/.test(document.querySelector('[data-testid=model-instruct] [data-testid=model-phase]')?.textContent ?? ''), null, { timeout: 120_000 });
+  await p.locator('[data-testid=ask]').click();
+  await p.waitForFunction(() => document.querySelector('#panel-instruct [data-testid=answer]')?.dataset.phase === 'done', null, { timeout: 120_000 });
+  assert.deepEqual(violations, [], 'the page itself violates nothing');
+  // Script injected into the page (as model output would be, were it ever rendered as HTML) does not run.
+  const ran = await p.evaluate(async () => {
+    const blocked = new Promise((resolve) => document.addEventListener('securitypolicyviolation', (e) => resolve(e.violatedDirective), { once: true }));
+    const s = document.createElement('script');
+    s.textContent = 'window.__injected = true;';
+    document.head.append(s);
+    return { injected: window.__injected === true, directive: await blocked };
+  });
+  assert.deepEqual(ran, { injected: false, directive: 'script-src-elem' });
+  await p.close();
+});

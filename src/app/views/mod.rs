@@ -26,7 +26,7 @@ fn query_pairs() -> Vec<(String, String)> {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return vec![] };
     let mut out = vec![];
-    for k in ["hub", "foundation", "instruct", "q", "precision", "revision", "cache"] {
+    for k in ["hub", "foundation", "instruct", "q", "precision", "revision", "cache", "watchdog"] {
         if let Some(v) = params.get(k) {
             out.push((k.to_string(), v));
         }
