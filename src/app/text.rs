@@ -238,6 +238,19 @@ pub fn waiting_words(phase: &Phase) -> Option<&'static str> {
     }
 }
 
+/// What a screen reader hears of an answer: nothing while it streams, then
+/// the whole answer (or why it has none) once it has ended.
+pub fn announce_words(phase: &Phase, text: &str, max_new_tokens: usize) -> String {
+    match phase {
+        Phase::Done(_) | Phase::Stopped if !text.trim().is_empty() => {
+            let ending = ending_words(phase, true, max_new_tokens).map(|w| format!(" {w}")).unwrap_or_default();
+            format!("Answer: {}{ending}", text.trim())
+        }
+        Phase::Done(_) | Phase::Stopped => ending_words(phase, false, max_new_tokens).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// Words for an ended answer, or None while it streams / when it has text.
 pub fn ending_words(phase: &Phase, has_text: bool, max_new_tokens: usize) -> Option<String> {
     match phase {
@@ -351,5 +364,9 @@ mod tests {
         assert_eq!(ending_words(&Phase::Streaming, true, 30), None);
         assert_eq!(waiting_words(&Phase::Reading), Some("Reading the prompt…"));
         assert_eq!(waiting_words(&Phase::Streaming), None);
+        assert_eq!(announce_words(&Phase::Streaming, "The capital", 30), "");
+        assert_eq!(announce_words(&Phase::Done(StopReason::EndOfText), " Paris. ", 30), "Answer: Paris.");
+        assert!(announce_words(&Phase::Done(StopReason::MaxNewTokens), "Paris", 30).starts_with("Answer: Paris Cut at max_new_tokens (30)"));
+        assert!(announce_words(&Phase::Done(StopReason::EndOfText), "", 30).contains("ended its answer at once"));
     }
 }

@@ -51,6 +51,10 @@ fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<St
                 _ => None,
             })}
             {move || answer.with(|a| a.timings.as_ref().map(|t| view! { <p class="timings" data-testid="timings">{text::timings_line(t)}</p> }))}
+            // For screen readers: the answer once it has ended, not every token as it streams.
+            <p class="visually-hidden" aria-live="polite" data-testid="announce">
+                {move || answer.with(|a| text::announce_words(&a.phase, &a.text, a.max_new_tokens))}
+            </p>
         </div>
     }
 }

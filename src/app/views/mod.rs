@@ -47,11 +47,13 @@ pub fn App() -> impl IntoView {
                 "running on your own computer inside this page. Nothing you type leaves your browser."
             </p>
         </header>
-        <Notice/>
-        <models::ModelPanel/>
-        <question::QuestionBox/>
-        <settings::SettingsPanel/>
-        <Tabs/>
+        <main>
+            <Notice/>
+            <models::ModelPanel/>
+            <question::QuestionBox/>
+            <settings::SettingsPanel/>
+            <Tabs/>
+        </main>
         <footer class="foot">"Models run in a web worker with candle (Rust → WebAssembly)."</footer>
     }
 }

@@ -13,11 +13,15 @@ use crate::protocol::Slot;
 #[component]
 pub(super) fn ModelPanel() -> impl IntoView {
     let s = state();
+    // Each row folds to one line once its model is ready (the question and
+    // the tabs then fit the first screen); "details" opens it again.
+    let open = [RwSignal::new(false), RwSignal::new(false)];
+    let all_folded = move || [s.instruct_model, s.foundation_model].iter().zip(open).all(|(m, o)| folded(*m, o));
     view! {
         <section class="models" aria-label="Model status">
-            <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct/>
-            <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation/>
-            <p class="small">
+            <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct open=open[0]/>
+            <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation open=open[1]/>
+            <p class="small" hidden=all_folded>
                 "Use files from this computer: pick or drop one .gguf file, or all the files of a checkpoint folder "
                 "(config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). "
                 "They are read inside this page; nothing is uploaded anywhere."
@@ -27,8 +31,14 @@ pub(super) fn ModelPanel() -> impl IntoView {
     }
 }
 
+/// A row shows one line: its model is ready (or none is set) and the user
+/// has not opened it.
+fn folded(status: RwSignal<ModelStatus>, open: RwSignal<bool>) -> bool {
+    !open.get() && status.with(|m| matches!(m.phase, LoadPhase::Ready { .. } | LoadPhase::None))
+}
+
 #[component]
-fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> impl IntoView {
+fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, open: RwSignal<bool>) -> impl IntoView {
     let testid = match which {
         Slot::Foundation => "model-foundation",
         Slot::Instruct => "model-instruct",
@@ -46,6 +56,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
         })
     };
     let input_id = format!("local-{testid}");
+    let more_id = format!("more-{testid}");
     let drag_over = RwSignal::new(false);
     let on_pick = move |ev: leptos::ev::Event| {
         use wasm_bindgen::JsCast;
@@ -83,7 +94,25 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                 {move || status.with(|m| m.origin.clone()).map(|o| view! { " " <span class="origin" data-testid="model-origin">{o}</span> })}
                 " — "
                 <span class="phase" data-testid="model-phase">{phase_words}</span>
+                {move || {
+                    status.with(|m| matches!(m.phase, LoadPhase::Ready { .. } | LoadPhase::None)).then(|| {
+                        view! {
+                            " "
+                            <button
+                                class="link"
+                                data-testid="model-details"
+                                aria-expanded=move || if open.get() { "true" } else { "false" }
+                                aria-controls=more_id.clone()
+                                on:click=move |_| open.update(|o| *o = !*o)
+                            >
+                                {move || if open.get() { "hide details" } else { "details" }}
+                            </button>
+                        }
+                    })
+                }}
             </div>
+            {move || status.with(|m| m.warning.clone()).map(|w| view! { <p class="warning" role="status" data-testid="model-warning">{w}</p> })}
+            <div class="model-more" id=more_id.clone() hidden=move || folded(status, open)>
             <ul class="files">
                 {move || {
                     status.with(|m| {
@@ -104,7 +133,6 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                 }}
             </ul>
             {move || status.with(|m| text::total_words(&m.files)).map(|w| view! { <p class="small" data-testid="total-progress">{w}</p> })}
-            {move || status.with(|m| m.warning.clone()).map(|w| view! { <p class="warning" role="status" data-testid="model-warning">{w}</p> })}
             <div class="local">
                 <label class="button" for=input_id.clone()>"Use files from this computer…"</label>
                 <input
@@ -122,6 +150,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot) -> 
                         .with(|m| m.spec.starts_with("local: "))
                         .then(|| view! { <button class="link" on:click=move |_| bridge::forget_local(s, which)>"back to the hub"</button> })
                 }}
+            </div>
             </div>
         </div>
     }

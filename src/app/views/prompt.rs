@@ -23,9 +23,9 @@ pub(super) fn PromptPanel() -> impl IntoView {
             <input type="checkbox" data-testid="toggle-tokens" prop:checked=move || show_tokens.get() on:change=move |ev| show_tokens.set(event_target_checked(&ev))/>
             " Show the token pieces with their ids"
         </label>
-        <h3>"Instruct prompt"</h3>
+        <h2>"Instruct prompt"</h2>
         <PromptView answer=instruct show_tokens=show_tokens testid="prompt-instruct"/>
-        <h3>"Chat prompt (latest turn)"</h3>
+        <h2>"Chat prompt (latest turn)"</h2>
         <PromptView answer=last_chat show_tokens=show_tokens testid="prompt-chat"/>
     }
 }

@@ -41,6 +41,13 @@ pub(super) fn StoragePanel() -> impl IntoView {
                     (Some(u), Some(q)) => format!("This site uses {} of the {} the browser allows it.", text::bytes(u as u64), text::bytes(q as u64)),
                     _ => String::new(),
                 })}
+                {(!has_storage_api()).then(|| view! {
+                    <span data-testid="no-storage-api">
+                        "This browser does not tell the page about its storage (it has no navigator.storage), so the space used and the "
+                        "quota cannot be shown, and the files cannot be marked to keep: the browser may evict them when space runs low. "
+                        "Cached models still work."
+                    </span>
+                })}
             </p>
             {move || s.storage.with(|st| st.message.clone()).map(|m| view! { <p class="small" data-testid="storage-message">{m}</p> })}
             <ul class="cached" data-testid="cached-models">
@@ -69,7 +76,7 @@ pub(super) fn StoragePanel() -> impl IntoView {
             </ul>
             <div class="actions">
                 <button on:click=move |_| bridge::list_cache()>"Refresh"</button>
-                <button data-testid="persist" on:click=move |_| persisted(s, true)>"Keep it (persistent storage)"</button>
+                <button data-testid="persist" disabled=!has_storage_api() on:click=move |_| persisted(s, true)>"Keep it (persistent storage)"</button>
                 <span class="small" data-testid="persisted">
                     {move || s.storage.with(|st| match st.persisted {
                         Some(true) => "Persistent: the browser will not evict these files on its own.",
@@ -80,6 +87,15 @@ pub(super) fn StoragePanel() -> impl IntoView {
             </div>
         </details>
     }
+}
+
+/// `navigator.storage` (the StorageManager) exists: missing in some
+/// embedded WebKit browsers and older ones.
+fn has_storage_api() -> bool {
+    web_sys::window()
+        .and_then(|w| js_sys::Reflect::get(&w, &"navigator".into()).ok())
+        .and_then(|n| js_sys::Reflect::get(&n, &"storage".into()).ok())
+        .is_some_and(|s| !s.is_undefined() && !s.is_null())
 }
 
 /// `navigator.storage.persisted()`, or `persist()` when `ask`.
