@@ -97,7 +97,7 @@ test('no WebAssembly SIMD: the page says what is missing and what to use, never 
   await context.addInitScript(() => {
     const validate = WebAssembly.validate;
     // The page's probe uses an i8x16 instruction: as a browser without SIMD, refuse it.
-    WebAssembly.validate = (bytes) => (bytes.length === 31 && bytes[27] === 253 ? false : validate(bytes));
+    WebAssembly.validate = (bytes) => (bytes.length === 31 && bytes[26] === 253 ? false : validate(bytes));
   });
   const page = await context.newPage();
   await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=`);

@@ -57,6 +57,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
     };
     let input_id = format!("local-{testid}");
     let more_id = format!("more-{testid}");
+    let controls = more_id.clone();
     let drag_over = RwSignal::new(false);
     let on_pick = move |ev: leptos::ev::Event| {
         use wasm_bindgen::JsCast;
@@ -102,7 +103,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
                                 class="link"
                                 data-testid="model-details"
                                 aria-expanded=move || if open.get() { "true" } else { "false" }
-                                aria-controls=more_id.clone()
+                                aria-controls=controls.clone()
                                 on:click=move |_| open.update(|o| *o = !*o)
                             >
                                 {move || if open.get() { "hide details" } else { "details" }}
