@@ -71,6 +71,12 @@ NEED_PKGS=(unzip)
 if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
    && ! command -v google-chrome >/dev/null 2>&1; then NEED_PKGS+=(chromium); fi
 if ! command -v chromedriver >/dev/null 2>&1; then NEED_PKGS+=(chromium-driver); fi
+# The cross-browser tests: Firefox (driven over WebDriver BiDi by puppeteer-core)
+# and WebKitGTK's MiniBrowser (Safari's engine, by WebKitWebDriver, in Xvfb).
+command -v firefox-esr >/dev/null 2>&1 || NEED_PKGS+=(firefox-esr)
+command -v WebKitWebDriver >/dev/null 2>&1 || NEED_PKGS+=(webkit2gtk-driver)
+pkg_installed libwebkit2gtk-4.1-0 || NEED_PKGS+=(libwebkit2gtk-4.1-0)
+command -v xvfb-run >/dev/null 2>&1 || NEED_PKGS+=(xvfb xauth)
 apt_install "${NEED_PKGS[@]}"
 
 # ---------------------------------------------------------------- wasm toolchain
