@@ -34,7 +34,7 @@ impl Data {
         match self {
             Data::Bytes(b) => Ok(b),
             Data::Blob(b) => {
-                let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+                let reader = file_reader()?;
                 let buf = reader.read_as_array_buffer(&b).map_err(|e| js_error(&e))?;
                 Ok(js_sys::Uint8Array::new(&buf).to_vec())
             }
@@ -121,7 +121,7 @@ pub struct BlobReader {
 
 impl BlobReader {
     pub fn new(blob: web_sys::Blob) -> Result<Self, String> {
-        let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+        let reader = file_reader()?;
         let size = blob.size() as u64;
         Ok(Self { blob, reader, pos: 0, size })
     }
@@ -157,4 +157,16 @@ impl std::io::Seek for BlobReader {
         self.pos = new as u64;
         Ok(self.pos)
     }
+}
+
+/// A `FileReaderSync`: how the engine reads a Blob slice by slice without
+/// copying it whole into wasm memory. Workers of every current browser have it.
+pub fn file_reader() -> Result<web_sys::FileReaderSync, String> {
+    web_sys::FileReaderSync::new().map_err(|e| {
+        format!(
+            "this browser's workers cannot read files piece by piece (no FileReaderSync: {}), which loading a model needs. \
+             Use a current Chrome, Edge or Firefox, or Safari 16.4 or later.",
+            js_error(&e)
+        )
+    })
 }

@@ -196,7 +196,7 @@ async fn from_cache(r: Response, url: &str, file: &str, slot: Slot, blob: bool) 
 /// The sha256 of a Blob, read 8 MiB at a time (`FileReaderSync`, workers only).
 fn sha256_of_blob(blob: &web_sys::Blob, on_progress: impl Fn(u64)) -> Result<String, String> {
     const STEP: u64 = 8 << 20;
-    let reader = web_sys::FileReaderSync::new().map_err(|e| js_error(&e))?;
+    let reader = super::data::file_reader()?;
     let (size, mut hasher, mut buf) = (blob.size() as u64, Sha256::new(), vec![]);
     let mut at = 0;
     while at < size {

@@ -6,8 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createRequire } from 'node:module';
-import { env, launchBrowser, modelPhase } from './browser.mjs';
+import { env, launchBrowser, launchPersistent, modelPhase } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -104,4 +106,36 @@ test('no WebAssembly SIMD: the page says what is missing and what to use, never 
   const words = await page.locator('[data-testid=unsupported]').textContent({ timeout: 10_000 });
   assert.match(words, /lacks WebAssembly SIMD.*current Chrome, Edge or Firefox, or Safari 16\.4/);
   await context.close();
+});
+
+test('no FileReaderSync in workers: the model row says what is missing and what to use', { timeout: 120_000 }, async () => {
+  const context = await browser.newContext();
+  // The worker's own script, served with the global removed first (as a browser without it).
+  await context.route('**/worker_loader.js', async (route) => {
+    const response = await route.fetch();
+    await route.fulfill({ response, body: `self.FileReaderSync = undefined;\n${await response.text()}` });
+  });
+  const page = await context.newPage();
+  await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=&sw=off&cache=off`);
+  assert.match(await modelPhase(page, 'instruct'), /^failed.*no FileReaderSync.*current Chrome, Edge or Firefox, or Safari 16\.4/);
+  await context.close();
+});
+
+test('installable as an app: a manifest with icons, and Chromium reports no installability error', { timeout: 120_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'three-answers-install-'));
+  const context = await launchPersistent(dir);
+  try {
+    const page = await context.newPage();
+    await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=`);
+    await page.waitForFunction(() => navigator.serviceWorker?.controller || null, null, { timeout: 30_000 }).catch(() => page.reload());
+    await page.waitForFunction(() => navigator.serviceWorker?.controller, null, { timeout: 30_000 });
+    const cdp = await context.newCDPSession(page);
+    const { installabilityErrors } = await cdp.send('Page.getInstallabilityErrors');
+    assert.deepEqual(installabilityErrors, []);
+    const manifest = await (await page.request.get(new URL('manifest.webmanifest', page.url()).href)).json();
+    assert.ok(manifest.icons.some((i) => i.sizes === '512x512') && manifest.display === 'standalone', JSON.stringify(manifest));
+  } finally {
+    await context.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
