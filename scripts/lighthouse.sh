@@ -22,9 +22,10 @@ npx -y lighthouse@12.2.3 "$URL" --chrome-path=/usr/bin/chromium --quiet \
   --chrome-flags="--headless=new --no-sandbox --disable-gpu --disable-background-networking --disable-component-update --disable-sync --no-first-run" \
   --only-categories=accessibility,best-practices,seo --output=json --output-path="$OUT/report.json"
 python3 - "$OUT/report.json" <<'PY'
-import json, sys
+import json, re, sys
 r = json.load(open(sys.argv[1]))
-print("lighthouse", r["lighthouseVersion"], "on", r["environment"]["hostUserAgent"].split(" Chrome/")[-1].split(" ")[0] if "Chrome/" in r["environment"]["hostUserAgent"] else "")
+chrome = re.search(r"Chrome/([\d.]+)", r["environment"]["hostUserAgent"])
+print("lighthouse", r["lighthouseVersion"], "on Chromium", chrome.group(1) if chrome else "?")
 for k, c in r["categories"].items():
     print(f"{c['title']}: {round(c['score'] * 100)}")
     for ref in c["auditRefs"]:

@@ -2,6 +2,8 @@
 // the system's headless Chromium with the flags this machine needs (no
 // background networking: its connections would be refused here).
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
 
 /** A test's `skip` option for a test that needs `k`: the reason when it is
@@ -89,3 +91,20 @@ export async function askInstruct(page) {
   return text;
 }
 
+
+/** A dev server of the test's own (one it can stop): `dist` under the page's
+ * base path, with the test model at its spec. */
+export async function startServer(dist = env('E2E_DIST')) {
+  const proc = spawn('python3', [path.join(env('E2E_ROOT'), 'scripts/devserver.py'), '--port', '0', '--dist', dist,
+    '--base', new URL(env('E2E_PAGE_URL')).pathname, '--file', `${env('E2E_MODEL_SPEC')}=${env('E2E_MODEL_PATH')}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const origin = await new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/devserver: (http:\/\/[^ \n]*)\//);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (c) => reject(new Error(`devserver exited ${c}`)));
+  });
+  return { proc, origin };
+}

@@ -4,15 +4,17 @@
 // Chromium of every other file. In each: the three answers at f32 equal the
 // native CLI's ids, the chat follow-up too, Stop stops, a second visit loads
 // from the cache with zero model requests, a local GGUF picked through the
-// file input answers as the CLI does, and a 404 is said in words. (The
-// offline shell and the fault switches run in Chromium only: delivery.test.mjs.)
+// file input answers as the CLI does, a 404 is said in words, and with the
+// server stopped the offline shell opens the page and answers. (The fault
+// switches, a new deploy and the storage panel run in Chromium only:
+// delivery.test.mjs.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import puppeteer from 'puppeteer-core';
 import { Builder, By } from 'selenium-webdriver';
-import { env, modelRequests, requests } from './browser.mjs';
+import { env, modelRequests, requests, startServer } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -85,7 +87,7 @@ const answers = (b, panel, n = 1) => until(b, ({ panel, n }) => {
 }, { panel, n }, `${panel} answers`);
 
 for (const open of [firefox, webkit]) {
-  test(`${open.name}: three answers and a follow-up equal the CLI's at f32, Stop, the cache, a local file, a 404`, { timeout: 900_000 }, async () => {
+  test(`${open.name}: three answers and a follow-up equal the CLI's at f32, Stop, the cache, a local file, a 404, offline`, { timeout: 900_000 }, async () => {
     const b = await open();
     try {
       console.log(`engine: ${b.name}`);
@@ -124,6 +126,23 @@ for (const open of [firefox, webkit]) {
       await click(b, '[data-testid=ask]');
       assert.deepEqual(await answers(b, 'instruct'), [shown(CLI_AUTO.instruct)], `${b.name}: local file`);
       assert.deepEqual(modelRequests(await requests()), [], `${b.name}: the local file was not fetched`);
+
+      // The offline shell: after one visit to a server of our own, stop it; the page opens and answers.
+      const { proc, origin } = await startServer();
+      const base = `${origin}${new URL(PAGE_URL).pathname}`;
+      const offline = `${base}?hub=${encodeURIComponent(`${origin}/hub`)}&instruct=${encodeURIComponent(SPEC)}&foundation=`;
+      try {
+        await b.goto(offline);
+        assert.match(await modelSettled(b, 'instruct'), /^ready/, b.name);
+        await until(b, () => Boolean(navigator.serviceWorker?.controller), null, 'the service worker', 60_000);
+      } finally {
+        proc.kill();
+      }
+      await new Promise((r) => proc.once('exit', r));
+      await b.goto(offline);
+      assert.match(await modelSettled(b, 'instruct'), /^ready from cache/, `${b.name}: offline`);
+      await click(b, '[data-testid=ask]');
+      assert.deepEqual(await answers(b, 'instruct'), [shown(CLI_AUTO.instruct)], `${b.name}: offline answer`);
     } finally {
       await b.close();
     }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { askInstruct, env, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless } from './browser.mjs';
+import { askInstruct, env, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless, startServer } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -346,21 +346,6 @@ test('mirror: ?hub=./models next to the page answers', { timeout: 300_000 }, asy
 });
 
 /** A devserver of our own (so the offline test can stop it). */
-async function startServer(dist = DIST) {
-  const proc = spawn('python3', [path.join(ROOT, 'scripts/devserver.py'), '--port', '0', '--dist', dist, '--base', new URL(PAGE_URL).pathname,
-    '--file', `${SPEC}=${MODEL_PATH}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const origin = await new Promise((resolve, reject) => {
-    let out = '';
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/devserver: (http:\/\/[^ \n]*)\//);
-      if (m) resolve(m[1]);
-    });
-    proc.on('exit', (c) => reject(new Error(`devserver exited ${c}`)));
-  });
-  return { proc, origin };
-}
-
 test('offline app shell: a new deploy replaces the cached shell; with the server stopped the page opens and answers', { timeout: 600_000 }, async () => {
   // A deployed copy we can change, on a server of our own that we can stop.
   const site = fs.mkdtempSync(path.join(os.tmpdir(), 'three-answers-site-'));
