@@ -3,6 +3,8 @@
 //! [`BlobReader`], so a file never sits in wasm memory next to the weights
 //! made from it); the [`Store`] a download fills; the size caps.
 
+use sha2::{Digest, Sha256};
+
 use super::cache::js_error;
 use crate::words::bytes;
 
@@ -169,4 +171,28 @@ pub fn file_reader() -> Result<web_sys::FileReaderSync, String> {
             js_error(&e)
         )
     })
+}
+
+/// The sha256 of a Blob, read 8 MiB at a time (`FileReaderSync`, workers only).
+pub fn sha256_of_blob(blob: &web_sys::Blob, on_progress: impl Fn(u64)) -> Result<String, String> {
+    const STEP: u64 = 8 << 20;
+    let reader = file_reader()?;
+    let (size, mut hasher, mut buf) = (blob.size() as u64, Sha256::new(), vec![]);
+    let mut at = 0;
+    while at < size {
+        let end = (at + STEP).min(size);
+        let slice = blob.slice_with_f64_and_f64(at as f64, end as f64).map_err(|e| js_error(&e))?;
+        let buffer = reader.read_as_array_buffer(&slice).map_err(|e| format!("cannot be read ({})", js_error(&e)))?;
+        let chunk = js_sys::Uint8Array::new(&buffer);
+        buf.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut buf);
+        hasher.update(&buf);
+        at = end;
+        on_progress(at);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -14,7 +14,7 @@ use web_sys::{ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalSc
 
 use super::cache::{self, js_error, Seal};
 pub use super::data::Data;
-use super::data::{too_big, Store, MAX_SMALL_FILE};
+use super::data::{hex, sha256_of_blob, too_big, Store, MAX_SMALL_FILE};
 use super::post;
 use crate::protocol::{CacheMode, FromWorker, Origin, Slot};
 use crate::words::bytes;
@@ -191,30 +191,6 @@ async fn from_cache(r: Response, url: &str, file: &str, slot: Slot, blob: bool) 
         true => Ok(Data::Blob(body)),
         false => Data::Blob(body).into_bytes().map(Data::Bytes),
     }
-}
-
-/// The sha256 of a Blob, read 8 MiB at a time (`FileReaderSync`, workers only).
-fn sha256_of_blob(blob: &web_sys::Blob, on_progress: impl Fn(u64)) -> Result<String, String> {
-    const STEP: u64 = 8 << 20;
-    let reader = super::data::file_reader()?;
-    let (size, mut hasher, mut buf) = (blob.size() as u64, Sha256::new(), vec![]);
-    let mut at = 0;
-    while at < size {
-        let end = (at + STEP).min(size);
-        let slice = blob.slice_with_f64_and_f64(at as f64, end as f64).map_err(|e| js_error(&e))?;
-        let buffer = reader.read_as_array_buffer(&slice).map_err(|e| format!("cannot be read ({})", js_error(&e)))?;
-        let chunk = js_sys::Uint8Array::new(&buffer);
-        buf.resize(chunk.length() as usize, 0);
-        chunk.copy_to(&mut buf);
-        hasher.update(&buf);
-        at = end;
-        on_progress(at);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
