@@ -18,6 +18,12 @@ export THREE_ANSWERS_TEST_GGUF
 START=$SECONDS
 stamp() { echo "   ($(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s since the start)"; }
 echo "== 1/3 native engine tests (real weights) =="; stamp
+# The fuzz targets' seed: from the commit, so a run of a given commit is
+# reproducible and each new commit explores new inputs (override to replay).
+if [[ -z "${THREE_ANSWERS_FUZZ_SEED:-}" ]] && git rev-parse HEAD >/dev/null 2>&1; then
+  THREE_ANSWERS_FUZZ_SEED="$((16#$(git rev-parse HEAD | cut -c1-15)))"
+  export THREE_ANSWERS_FUZZ_SEED
+fi
 cargo test --release
 
 echo "== 2/3 engine for wasm32 + simd128 =="; stamp
