@@ -96,7 +96,20 @@ rm -rf "$SITE"; cp -r "$ROOT/dist" "$SITE"
 MAKE_MIRROR_LINK=1 "$ROOT/scripts/make-mirror.sh" "$SITE/models" local/SmolLM2-135M-Instruct-GGUF "$MODEL" >&2
 python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$SITE" --base "$BASE" >"$OUT/devserver-mirror.log" 2>&1 &
 MIRROR=$!
-trap 'kill $SERVER $MIRROR 2>/dev/null || true' EXIT
+# An emulation of huggingface.co on two more loopback origins (Hub on
+# localhost, CDN on 127.0.0.2) with the official repos' layout, written from
+# the bf16 checkpoint, and the GGUF as an LFS file (hub.test.mjs).
+HUB_REPOS="$OUT/hub-repos"
+for repo in HuggingFaceTB/SmolLM2-135M HuggingFaceTB/SmolLM2-135M-Instruct; do
+  python3 "$ROOT/scripts/make-hub-repo.py" "$CKPT_BF16" "$HUB_REPOS/$repo" >&2
+done
+mkdir -p "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF"
+ln -f "$MODEL" "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF/$NAME" 2>/dev/null || cp "$MODEL" "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF/$NAME"
+python3 "$ROOT/scripts/hub-emulator.py" --repo "HuggingFaceTB/SmolLM2-135M=$HUB_REPOS/HuggingFaceTB/SmolLM2-135M" \
+  --repo "HuggingFaceTB/SmolLM2-135M-Instruct=$HUB_REPOS/HuggingFaceTB/SmolLM2-135M-Instruct" \
+  --repo "test/SmolLM2-135M-Instruct-GGUF=$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF" >"$OUT/hub-emulator.log" 2>&1 &
+EMULATOR=$!
+trap 'kill $SERVER $MIRROR $EMULATOR 2>/dev/null || true' EXIT
 origin_of() {
   for _ in $(seq 50); do grep -q '^devserver: http' "$1" && break; sleep 0.1; done
   sed -n 's|^devserver: \(http://[^ ]*\)/$|\1|p' "$1" | head -n1
@@ -104,6 +117,10 @@ origin_of() {
 ORIGIN="$(origin_of "$OUT/devserver.log")"
 MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 [[ -n "$ORIGIN" && -n "$MIRROR_ORIGIN" ]] || { cat "$OUT"/devserver*.log >&2; exit 1; }
+for _ in $(seq 100); do grep -q '^hub-emulator: hub=' "$OUT/hub-emulator.log" && break; sleep 0.1; done
+REAL_HUB="$(sed -n 's|^hub-emulator: hub=\([^ ]*\) cdn=.*$|\1|p' "$OUT/hub-emulator.log" | head -n1)"
+[[ -n "$REAL_HUB" ]] || { cat "$OUT/hub-emulator.log" >&2; exit 1; }
+export E2E_REAL_HUB="$REAL_HUB" E2E_GGUF_NAME="$NAME"
 
 export E2E_PAGE_URL="$ORIGIN$BASE" E2E_HUB="$ORIGIN/hub" E2E_MODEL_SPEC="$SPEC" E2E_CLI_JSON="$CLI_JSON"
 export E2E_CLI_STORED_JSON="$OUT/cli-stored.json" E2E_CLI_BF16_JSON="$OUT/cli-bf16.json" E2E_CLI_AUTO_JSON="$OUT/cli-auto.json"

@@ -94,7 +94,20 @@ pub enum ToWorker {
     /// (Re)load both models; drops whatever was loaded and any queued jobs.
     /// `None` means "no model from a hub for this slot": its tab says so, or a
     /// `LoadLocal` for that slot follows.
-    Load { foundation: Option<ModelSource>, instruct: Option<ModelSource>, precision: Precision, cache: CacheMode },
+    /// `ask_first`: a model that is not wholly cached is not downloaded;
+    /// the worker says how much it would download (`DownloadNeeded`) and the
+    /// page sends `Load` again on the user's click. `fresh`: forget which
+    /// commit each revision was pinned to (the user asked for the newest).
+    Load {
+        foundation: Option<ModelSource>,
+        instruct: Option<ModelSource>,
+        precision: Precision,
+        cache: CacheMode,
+        #[serde(default)]
+        ask_first: bool,
+        #[serde(default)]
+        fresh: bool,
+    },
     /// Load one slot from files the user picked. The message is posted as
     /// `[json, [File, ...]]`: the File objects travel by structured clone (no
     /// bytes copied into the page), the worker reads them.
@@ -139,8 +152,23 @@ pub enum FromWorker {
     Storage { files: Vec<CachedFile>, usage: Option<f64>, quota: Option<f64>, message: Option<String> },
     /// Files fetched; the weights are being prepared.
     Preparing { slot: Slot },
-    /// A model is ready to answer.
-    Loaded { slot: Slot, spec: String, weight_bytes: u64, load_ms: f64 },
+    /// A model that is not wholly cached, not downloaded yet (`Load` with
+    /// `ask_first`): `bytes`, what it would download (`None`: the hub has no
+    /// file listing to tell).
+    DownloadNeeded { slot: Slot, bytes: Option<u64> },
+    /// A model is ready to answer. `commit`: the hub commit its files came
+    /// from (`None`: a mirror or host that names none).
+    Loaded {
+        slot: Slot,
+        spec: String,
+        weight_bytes: u64,
+        load_ms: f64,
+        #[serde(default)]
+        commit: Option<String>,
+    },
+    /// The revision a cached model was pinned to has moved on to `commit`
+    /// (checked at most hourly, one request, when online).
+    NewerCommit { slot: Slot, revision: String, commit: String },
     /// A model could not be fetched or loaded: `message` says which file and why.
     LoadFailed { slot: Slot, message: String },
     /// A job started: the exact prompt string and its tokens.
@@ -256,15 +284,49 @@ pub fn tree_url(hub: &str, repo: &str, revision: &str, dir: &str) -> String {
     format!("{}/api/models/{}/tree/{}{}", hub.trim_end_matches('/'), encode_path(repo), encode_segment(revision), dir)
 }
 
-/// `(path, sha256)` of every LFS file in a tree listing (bad JSON: none).
-pub fn parse_tree(json: &[u8]) -> Vec<(String, String)> {
+/// `{hub}/api/models/{repo}/revision/{revision}`: the commit a revision
+/// names now (`sha` in its JSON).
+pub fn revision_url(hub: &str, repo: &str, revision: &str) -> String {
+    let revision = if revision.trim().is_empty() { "main" } else { revision.trim() };
+    format!("{}/api/models/{}/revision/{}", hub.trim_end_matches('/'), encode_path(repo), encode_segment(revision))
+}
+
+/// A 40-hex git commit id (a revision that cannot move).
+pub fn is_commit(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// What a hub's tree listing says of one file: its size and the hash its
+/// bytes must have: the sha256 for an LFS file (`lfs.oid`), else the git
+/// blob SHA-1 (`oid`, sha1 of `blob {size}\0` + the bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub path: String,
+    pub size: u64,
+    pub sha256: Option<String>,
+    pub git_sha1: Option<String>,
+}
+
+fn hex_of_len(v: Option<&serde_json::Value>, len: usize) -> Option<String> {
+    let s = v?.as_str()?.to_ascii_lowercase();
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())).then_some(s)
+}
+
+/// The files of a tree listing (bad JSON: none). An all-zero `oid` (a
+/// server that does not know it) is no hash.
+pub fn parse_tree(json: &[u8]) -> Vec<TreeEntry> {
     let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(json) else { return vec![] };
     items
         .iter()
+        .filter(|it| it.get("type").and_then(|t| t.as_str()).unwrap_or("file") == "file")
         .filter_map(|it| {
-            let path = it.get("path")?.as_str()?.to_string();
-            let oid = it.get("lfs")?.get("oid")?.as_str()?.to_ascii_lowercase();
-            (oid.len() == 64 && oid.bytes().all(|b| b.is_ascii_hexdigit())).then_some((path, oid))
+            let lfs = it.get("lfs");
+            Some(TreeEntry {
+                path: it.get("path")?.as_str()?.to_string(),
+                size: it.get("size")?.as_u64()?,
+                sha256: hex_of_len(lfs.and_then(|l| l.get("oid")), 64),
+                git_sha1: if lfs.is_some() { None } else { hex_of_len(it.get("oid"), 40).filter(|o| o.bytes().any(|b| b != b'0')) },
+            })
         })
         .collect()
 }
@@ -304,8 +366,19 @@ mod tests {
         assert_eq!(tree_url("http://h/", "a/b", "refs/pr/1", ""), "http://h/api/models/a/b/tree/refs%2Fpr%2F1");
         assert_eq!(tree_url("http://h", "a/b", "", "sub"), "http://h/api/models/a/b/tree/main/sub");
         let sha = "ab".repeat(32);
-        let json = format!(r#"[{{"type":"file","oid":"x","size":3,"path":"config.json"}},{{"type":"file","size":9,"path":"m.gguf","lfs":{{"oid":"{sha}","size":9}}}}]"#);
-        assert_eq!(parse_tree(json.as_bytes()), vec![("m.gguf".to_string(), sha)]);
+        let sha1 = "cd".repeat(20);
+        let json = format!(
+            r#"[{{"type":"file","oid":"{sha1}","size":3,"path":"config.json"}},{{"type":"file","oid":"{zero}","size":4,"path":"z.json"}},
+               {{"type":"directory","oid":"{sha1}","size":0,"path":"d"}},{{"type":"file","oid":"{sha1}","size":9,"path":"m.gguf","lfs":{{"oid":"{sha}","size":9}}}}]"#,
+            zero = "0".repeat(40)
+        );
+        let entry = |path: &str, size, sha256: Option<&String>, git_sha1: Option<&str>| TreeEntry { path: path.into(), size, sha256: sha256.cloned(), git_sha1: git_sha1.map(Into::into) };
+        assert_eq!(
+            parse_tree(json.as_bytes()),
+            vec![entry("config.json", 3, None, Some(&sha1)), entry("z.json", 4, None, None), entry("m.gguf", 9, Some(&sha), None)]
+        );
+        assert_eq!(revision_url("http://h/", "a/b", ""), "http://h/api/models/a/b/revision/main");
+        assert!(is_commit(&sha1) && !is_commit("main"));
         assert!(parse_tree(b"not json").is_empty());
     }
 

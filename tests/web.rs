@@ -628,7 +628,7 @@ async fn model_status_shows_progress_readiness_and_failure_in_words() {
 
     page.send(FromWorker::Preparing { slot: Slot::Instruct }).await;
     assert!(phase("instruct").starts_with("preparing the weights"));
-    page.send(FromWorker::Loaded { slot: Slot::Instruct, spec: "HuggingFaceTB/SmolLM2-135M-Instruct".into(), weight_bytes: 270_000_000, load_ms: 1500.0 }).await;
+    page.send(FromWorker::Loaded { slot: Slot::Instruct, spec: "HuggingFaceTB/SmolLM2-135M-Instruct".into(), weight_bytes: 270_000_000, load_ms: 1500.0, commit: None }).await;
     assert!(phase("instruct").starts_with("ready"), "{}", phase("instruct"));
     assert!(phase("instruct").contains("1.5 s"), "{}", phase("instruct"));
     assert!(q("[data-testid=model-instruct]").class_list().contains("ready"));

@@ -37,6 +37,8 @@ thread_local! {
     /// Files the user picked for a slot (foundation, instruct): kept so a
     /// precision change or a worker restart loads them again.
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
+    /// The user agreed to download from the hub (the "Download 540 MB" click).
+    static AGREED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Starts the worker and asks it to load the models, and the watchdog.
@@ -226,8 +228,31 @@ fn absolute_hub(hub: &str) -> String {
     web_sys::Url::new_with_base(hub, &base).map(|u| u.href()).unwrap_or_else(|_| hub.to_string()).trim_end_matches('/').to_string()
 }
 
+/// A hub on another origin than the page (huggingface.co, not a mirror next
+/// to the page): its first download waits for the user's click.
+fn remote(hub: &str) -> bool {
+    let page = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    web_sys::Url::new(hub).map(|u| u.origin() != page).unwrap_or(true)
+}
+
+/// The user's click on "Download …": load, downloading what is missing.
+pub fn agree_to_download(state: AppState) {
+    AGREED.with(|a| a.set(true));
+    send_load(state, false);
+}
+
+/// Load the newest commit of each revision (the "Update" offer).
+pub fn update_models(state: AppState) {
+    AGREED.with(|a| a.set(true));
+    send_load(state, true);
+}
+
 /// (Re)loads both models with the current precision.
 pub fn load_models(state: AppState) {
+    send_load(state, false);
+}
+
+fn send_load(state: AppState, fresh: bool) {
     let config = state.config.get_value();
     let hub = absolute_hub(&config.hub);
     let precision = state.settings.with_untracked(|s| s.precision);
@@ -244,6 +269,8 @@ pub fn load_models(state: AppState) {
         instruct: if local_i { None } else { Some(source(config.instruct.clone())) },
         precision,
         cache: config.cache,
+        ask_first: remote(&hub) && !AGREED.with(|a| a.get()),
+        fresh,
     });
     for slot in [Slot::Instruct, Slot::Foundation] {
         send_local(state, slot, precision);
@@ -293,11 +320,14 @@ fn receive(state: AppState, msg: FromWorker) {
             *s = StorageInfo { files, usage, quota, message, persisted: s.persisted };
         }),
         FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
-        FromWorker::Loaded { slot, spec, weight_bytes, load_ms } => {
+        FromWorker::DownloadNeeded { slot, bytes } => state.model(slot).update(|m| m.phase = LoadPhase::AskFirst { bytes }),
+        FromWorker::NewerCommit { slot, commit, .. } => state.model(slot).update(|m| m.newer = Some(commit)),
+        FromWorker::Loaded { slot, spec, weight_bytes, load_ms, commit } => {
             state.model(slot).update(|m| {
                 if !is_local(slot) {
                     m.spec = spec;
                 }
+                m.commit = commit;
                 m.phase = LoadPhase::Ready { weight_bytes, load_ms };
             });
             if state.storage_open.get_untracked() {

@@ -102,6 +102,9 @@ pub enum LoadPhase {
     Idle,
     /// No model set for this slot.
     None,
+    /// Not wholly cached: waits for the user's click to download `bytes`
+    /// (`None`: the hub does not say how much).
+    AskFirst { bytes: Option<u64> },
     Downloading,
     Preparing,
     Ready { weight_bytes: u64, load_ms: f64 },
@@ -118,6 +121,10 @@ pub struct ModelStatus {
     pub files: Vec<FileProgress>,
     /// Trouble that did not stop the model (e.g. the cache was full).
     pub warning: Option<String>,
+    /// The hub commit its files came from.
+    pub commit: Option<String>,
+    /// A newer commit its revision names now (the model is from the cache).
+    pub newer: Option<String>,
 }
 
 /// The settings panel: the engine's sampling settings (the tutorial's

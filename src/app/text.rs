@@ -219,6 +219,9 @@ pub fn model_phase_words(m: &ModelStatus, shared: bool) -> String {
     match &m.phase {
         LoadPhase::Idle => "waiting".to_string(),
         LoadPhase::None => "none set (add ?foundation=owner/name to the address, or pick local files)".to_string(),
+        LoadPhase::AskFirst { bytes: Some(0) } => "not downloaded yet (the same files as the instruct model)".to_string(),
+        LoadPhase::AskFirst { bytes: Some(n) } => format!("not downloaded yet ({})", bytes(*n)),
+        LoadPhase::AskFirst { bytes: None } => "not downloaded yet (size unknown)".to_string(),
         LoadPhase::Downloading => "downloading…".to_string(),
         LoadPhase::Preparing => format!("preparing the weights{from}…"),
         LoadPhase::Ready { weight_bytes, .. } if shared => {
@@ -227,6 +230,25 @@ pub fn model_phase_words(m: &ModelStatus, shared: bool) -> String {
         LoadPhase::Ready { weight_bytes, load_ms } => format!("ready{from} ({} of weights, loaded in {:.1} s)", bytes(*weight_bytes), load_ms / 1000.0),
         LoadPhase::Failed(e) => format!("failed: {e}"),
     }
+}
+
+/// The label of the button that starts the first download: "Download 540
+/// MB" (a size the hub did not give makes it "Download the models").
+pub fn download_button_words(sizes: &[Option<u64>]) -> String {
+    match sizes.iter().copied().sum::<Option<u64>>() {
+        Some(n) if n > 0 => format!("Download {}", bytes(n)),
+        _ => "Download the models (size unknown)".to_string(),
+    }
+}
+
+/// Which commit a model's files are from: "main @ 1a2b3c4".
+pub fn commit_words(revision: &str, commit: &str) -> String {
+    let revision = match revision.trim() {
+        "" => "main",
+        r if r.eq_ignore_ascii_case(commit) => return format!("@ {}", &commit[..commit.len().min(7)]),
+        r => r,
+    };
+    format!("{revision} @ {}", &commit[..commit.len().min(7)])
 }
 
 /// Words for an answer before its first token, or None.
@@ -353,6 +375,19 @@ mod tests {
         assert!(model_phase_words(&ready(Origin::Local), true).starts_with("ready (the same file as the instruct model"));
         let failed = ModelStatus { phase: LoadPhase::Failed("HTTP 404".into()), ..ModelStatus::default() };
         assert_eq!(model_phase_words(&failed, false), "failed: HTTP 404");
+    }
+
+    #[test]
+    fn download_and_commit() {
+        assert_eq!(download_button_words(&[Some(270 << 20), Some(270 << 20)]), "Download 540.0 MB");
+        assert_eq!(download_button_words(&[Some(98 << 20), Some(0)]), "Download 98.0 MB");
+        assert_eq!(download_button_words(&[Some(1), None]), "Download the models (size unknown)");
+        let c = "1a2b3c4d5e6f7a8b9c0d1a2b3c4d5e6f7a8b9c0d";
+        assert_eq!(commit_words("", c), "main @ 1a2b3c4");
+        assert_eq!(commit_words("v2", c), "v2 @ 1a2b3c4");
+        assert_eq!(commit_words(c, c), "@ 1a2b3c4");
+        let asking = ModelStatus { phase: LoadPhase::AskFirst { bytes: Some(98 << 20) }, ..ModelStatus::default() };
+        assert_eq!(model_phase_words(&asking, false), "not downloaded yet (98.0 MB)");
     }
 
     #[test]

@@ -99,20 +99,29 @@ pub struct Seal {
 }
 
 pub async fn seal(url: &str, seal: &Seal) {
+    put_note(url, &serde_json::json!({ "bytes": seal.bytes, "sha256": seal.sha256 })).await;
+}
+
+pub async fn seal_of(url: &str) -> Option<Seal> {
+    let v = note_of(url).await?;
+    let sha256 = v["sha256"].as_str()?.to_string();
+    (sha256.len() == 64).then_some(Seal { bytes: v["bytes"].as_u64()?, sha256 })
+}
+
+/// A small JSON note kept with the seals, keyed by a URL under the model's
+/// `{hub}/{owner}/{name}/resolve/`, so Delete removes it with the model.
+pub async fn put_note(url: &str, note: &serde_json::Value) {
     let Ok(seals) = open_named(SEALS_NAME).await else { return };
-    let json = format!(r#"{{"bytes":{},"sha256":"{}"}}"#, seal.bytes, seal.sha256);
-    if let Ok(r) = web_sys::Response::new_with_opt_str(Some(&json)) {
+    if let Ok(r) = web_sys::Response::new_with_opt_str(Some(&note.to_string())) {
         let _ = call_async(&seals, "put", &[url.into(), r.into()]).await;
     }
 }
 
-pub async fn seal_of(url: &str) -> Option<Seal> {
+pub async fn note_of(url: &str) -> Option<serde_json::Value> {
     let seals = open_named(SEALS_NAME).await.ok()?;
     let r: web_sys::Response = call_async(&seals, "match", &[url.into()]).await.ok()?.dyn_into().ok()?;
     let text = JsFuture::from(r.text().ok()?).await.ok()?.as_string()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let sha256 = v["sha256"].as_str()?.to_string();
-    (sha256.len() == 64).then_some(Seal { bytes: v["bytes"].as_u64()?, sha256 })
+    serde_json::from_str(&text).ok()
 }
 
 /// A cached response for `url`: `Some(None)` is a marker "the server has no such file".
@@ -208,16 +217,20 @@ pub async fn list() -> Result<Vec<CachedFile>, String> {
     Ok(out)
 }
 
-/// Deletes every entry of one model (`{hub}/{owner}/{name}`), markers and
-/// seals included; the count is of files and markers.
+/// Deletes every entry of one model (`{hub}/{owner}/{name}`), markers,
+/// seals and pins included; the count is of files and markers.
 pub async fn delete_model(model: &str) -> Result<usize, String> {
-    let prefix = format!("{}/resolve/", model.trim_end_matches('/'));
+    delete_prefix(&format!("{}/resolve/", model.trim_end_matches('/'))).await
+}
+
+/// Deletes every entry whose URL starts with `prefix`, in both caches.
+pub async fn delete_prefix(prefix: &str) -> Result<usize, String> {
     let mut n = 0;
     for name in [CACHE_NAME, SEALS_NAME] {
         let cache = open_named(name).await?;
         let keys: js_sys::Array = call_async(&cache, "keys", &[]).await.map_err(|e| js_error(&e))?.unchecked_into();
         for req in keys.iter() {
-            if get(&req, "url").as_string().is_some_and(|u| u.starts_with(&prefix)) {
+            if get(&req, "url").as_string().is_some_and(|u| u.starts_with(prefix)) {
                 let _ = call_async(&cache, "delete", &[req]).await;
                 n += usize::from(name == CACHE_NAME);
             }

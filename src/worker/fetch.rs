@@ -7,6 +7,7 @@
 //! is checked before the file is used or cached.
 //! Errors are sentences that name the file and say what to try.
 
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -15,9 +16,10 @@ use web_sys::{ReadableStreamDefaultReader, RequestInit, Response, WorkerGlobalSc
 use super::cache::{self, js_error, Seal};
 pub use super::data::Data;
 use super::data::{hex, sha256_of_blob, too_big, Store, MAX_SMALL_FILE};
+use super::hub::{refusal_words, retry_after_s, Repo};
 use super::post;
 use crate::protocol::{CacheMode, FromWorker, Origin, Slot};
-use crate::words::bytes;
+use crate::words::{bytes, cache_refusal};
 
 /// Post progress at most every this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 1 << 20;
@@ -69,7 +71,7 @@ async fn read_stream(
 /// `ETag` when the response was not redirected. (The Hub redirects LFS files
 /// to a CDN whose ETag may be another 64-hex hash, e.g. a Xet content hash;
 /// there the sha256 comes from the Hub's tree listing instead, see
-/// [`ModelFetch`].)
+/// [`Repo::expected`].)
 fn stated_sha256(r: &Response) -> Option<String> {
     let headers: &[&str] = if r.redirected() { &["x-linked-etag"] } else { &["x-linked-etag", "etag"] };
     headers.iter().find_map(|h| {
@@ -79,50 +81,16 @@ fn stated_sha256(r: &Response) -> Option<String> {
     })
 }
 
-/// What the fetches of one model's files share. The sha256s the Hub's tree
-/// API states for its LFS files, fetched at most once per load and only when
-/// a file is actually downloaded (a visit served from the cache makes no
-/// request); a mirror or a static host has no such API: then nothing is known
-/// and nothing is checked from it. And the seals of the files it downloaded
-/// into the cache, written once the model has loaded ([`cache::Seal`]).
-#[derive(Default)]
-pub struct ModelFetch {
-    fetched: std::cell::Cell<bool>,
-    shas: std::cell::RefCell<Vec<(String, String)>>,
-    downloaded: std::cell::RefCell<Vec<(String, Seal)>>,
-}
-
-impl ModelFetch {
-    /// The model made from these files loaded: its cached files are complete.
-    pub async fn seal_downloads(&self) {
-        let downloaded = self.downloaded.take();
-        for (url, seal) in downloaded {
-            cache::seal(&url, &seal).await;
-        }
-    }
-
-    pub async fn sha256(&self, tree_url: &str, file: &str) -> Option<String> {
-        if !self.fetched.replace(true) {
-            if let Ok(r) = request(tree_url, 0).await {
-                if r.ok() {
-                    if let Ok(p) = r.array_buffer() {
-                        if let Ok(buf) = JsFuture::from(p).await {
-                            *self.shas.borrow_mut() = crate::protocol::parse_tree(&js_sys::Uint8Array::new(&buf).to_vec());
-                        }
-                    }
-                }
-            }
-        }
-        self.shas.borrow().iter().find(|(p, _)| p == file).map(|(_, s)| s.clone())
-    }
-}
-
-async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue> {
+pub(super) async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let init = RequestInit::new();
     init.set_referrer_policy(web_sys::ReferrerPolicy::NoReferrer);
     // Model files are public: no cookies or HTTP auth go to a hub a link names.
     init.set_credentials(web_sys::RequestCredentials::Omit);
+    // The model cache keeps the files: a second copy in the HTTP cache would
+    // double the disk a 270 MB file takes (the CDN says max-age a week), and
+    // a listing or commit check must see the hub as it is now.
+    init.set_cache(web_sys::RequestCache::NoStore);
     if from > 0 {
         let headers = web_sys::Headers::new()?;
         headers.set("Range", &format!("bytes={from}-"))?;
@@ -131,31 +99,30 @@ async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue
     Ok(JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await?.unchecked_into())
 }
 
-/// One model file to get.
+/// One model file to get from a hub.
 #[derive(Clone, Copy)]
 pub struct FileRequest<'a> {
     pub slot: Slot,
-    pub url: &'a str,
+    pub repo: &'a Repo,
     pub file: &'a str,
     /// A 404 gives `Ok(None)` instead of an error.
     pub optional: bool,
-    pub mode: CacheMode,
-    /// The model's tree listing and the URL to ask it (for stated sha256s),
-    /// and where downloads are recorded for their seals.
-    pub fetches: &'a ModelFetch,
-    pub tree_url: &'a str,
     /// Return the file as a `Blob` (outside wasm memory) rather than bytes.
     pub blob: bool,
 }
 
 /// The bytes of a file (cache first).
 pub async fn fetch_file(req: FileRequest<'_>) -> Result<Option<Data>, String> {
-    let FileRequest { slot, url, file, optional, mode, blob, .. } = req;
-    if mode == CacheMode::Use {
+    let FileRequest { slot, repo, file, optional, blob } = req;
+    let url = &repo.url(file);
+    if repo.mode == CacheMode::Use {
         match cache::lookup(url).await {
             Some(None) if optional => return Ok(None),
             Some(Some(r)) => match from_cache(r, url, file, slot, blob).await {
-                Ok(data) => return Ok(Some(data)),
+                Ok(data) => {
+                    repo.record_use(file);
+                    return Ok(Some(data));
+                }
                 Err(why) => {
                     cache::delete(url).await;
                     let message = format!("The copy of {file} kept in this browser {why}, so it was deleted and is downloaded again.");
@@ -194,8 +161,12 @@ async fn from_cache(r: Response, url: &str, file: &str, slot: Slot, blob: bool) 
 }
 
 async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
-    let FileRequest { slot, url, file, mode, fetches, tree_url, blob, .. } = req;
-    let Some(response) = first_response(&req).await? else { return Ok(None) };
+    let FileRequest { slot, repo, file, blob, .. } = req;
+    let asked = repo.url(file);
+    let Some(response) = first_response(&req, &asked).await? else { return Ok(None) };
+    // The first file names the commit; it is cached under it, as every later one.
+    repo.learn_commit(&response);
+    let url = &repo.url(file);
     // With Content-Encoding the length is the compressed size: then only a floor.
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(words) = total.and_then(|t| too_big(file, t, blob)) {
@@ -204,10 +175,16 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         }
         return Err(words);
     }
-    let expected = match stated_sha256(&response) {
-        Some(s) => Some(s),
-        None => fetches.sha256(tree_url, file.rsplit('/').next().unwrap_or(file)).await,
-    };
+    let stated = stated_sha256(&response);
+    let listed = repo.expected(file).await;
+    // A small file's git blob SHA-1 hashes a header with its length first.
+    let mut git_sha1 = listed.as_ref().and_then(|e| e.git_sha1.clone()).map(|want| {
+        let mut h = Sha1::new();
+        h.update(format!("blob {}\0", listed.as_ref().map_or(0, |e| e.size)).as_bytes());
+        (h, want)
+    });
+    let expected = stated.or_else(|| listed.as_ref().and_then(|e| e.sha256.clone()));
+    let mode = repo.mode;
     let sink = match mode {
         CacheMode::Off => None,
         _ => match cache::Sink::start(url, mode == CacheMode::SimulateFull).await {
@@ -223,6 +200,9 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     progress(slot, file, 0, total, Origin::Network);
     let on_chunk = |chunk: &js_sys::Uint8Array, copied: &[u8]| {
         hasher.update(copied);
+        if let Some((h, _)) = git_sha1.as_mut() {
+            h.update(copied);
+        }
         if let Some(s) = &sink {
             s.write(chunk);
         }
@@ -242,16 +222,20 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         ));
     }
     let got = hex(&hasher.finalize());
-    if let Some(want) = expected {
-        if got != want {
-            if let Some(s) = sink {
-                s.abort("checksum mismatch").await;
-            }
-            return Err(format!(
-                "{file} from {url} is corrupt: its sha256 is {got}, but the server says it should be {want}. It was not used and not cached. \
-                 Reload to download it again; if this repeats, the mirror or proxy in between is serving a damaged or different file."
-            ));
+    let git = git_sha1.take().map(|(h, want)| (hex(&h.finalize()), want));
+    let mismatch = match (expected, git) {
+        (Some(want), _) if got != want => Some(format!("its sha256 is {got}, but the server says it should be {want}")),
+        (_, Some((sha1, want))) if sha1 != want => Some(format!("its git blob hash is {sha1}, but the hub's file list says {want}")),
+        _ => None,
+    };
+    if let Some(why) = mismatch {
+        if let Some(s) = sink {
+            s.abort("checksum mismatch").await;
         }
+        return Err(format!(
+            "{file} from {asked} is corrupt: {why}. It was not used and not cached. \
+             Reload to download it again; if this repeats, the mirror or proxy in between is serving a damaged or different file."
+        ));
     }
     progress(slot, file, n, Some(n), Origin::Network);
     let cached = match sink {
@@ -259,8 +243,9 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
         None => false,
     };
     if cached {
-        fetches.downloaded.borrow_mut().push((url.to_string(), Seal { bytes: n, sha256: got }));
+        repo.record_download(url, Seal { bytes: n, sha256: got });
     }
+    repo.record_use(file);
     Ok(Some(match store {
         Store::Bytes(b) => Data::Bytes(b),
         Store::Chunks { chunks, .. } => {
@@ -281,33 +266,36 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
 }
 
 /// The first answer for a file, or the server's refusal in words. `Ok(None)`:
-/// an optional file that is not there (remembered in the cache).
-async fn first_response(req: &FileRequest<'_>) -> Result<Option<Response>, String> {
-    let FileRequest { url, file, optional, mode, .. } = *req;
-    let response = request(url, 0).await.map_err(|e| {
-        format!(
-            "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({}). \
-             Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
-             or serve a mirror folder next to the page (?hub=./models).",
-            js_error(&e)
-        )
-    })?;
-    match response.status() {
-        404 if optional => {
-            if mode == CacheMode::Use {
-                cache::store_missing(url).await;
+/// an optional file that is not there (remembered in the cache). A 429 with
+/// a short `Retry-After` is tried once more after waiting it out.
+async fn first_response(req: &FileRequest<'_>, url: &str) -> Result<Option<Response>, String> {
+    let FileRequest { repo, file, optional, .. } = *req;
+    let mut waited = false;
+    loop {
+        let response = request(url, 0).await.map_err(|e| {
+            format!(
+                "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({}). \
+                 Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
+                 or serve a mirror folder next to the page (?hub=./models).",
+                js_error(&e)
+            )
+        })?;
+        match response.status() {
+            404 if optional => {
+                if repo.mode == CacheMode::Use {
+                    cache::store_missing(url).await;
+                }
+                return Ok(None);
             }
-            Ok(None)
+            429 if !waited && retry_after_s(&response).is_some_and(|s| s <= 10) => {
+                waited = true;
+                let s = retry_after_s(&response).unwrap_or(1);
+                post(&FromWorker::Warning { slot: req.slot, message: format!("The hub asked to wait {s} s before more downloads (HTTP 429); trying again.") });
+                sleep_ms(s as u32 * 1000).await;
+            }
+            _ if !response.ok() => return Err(refusal_words(repo, &response, file, url)),
+            _ => return Ok(Some(response)),
         }
-        404 => Err(format!(
-            "{file} was not found at {url} (HTTP 404): the repo or the file name is wrong, or the revision does not have it. \
-             Check the model name (a repo such as HuggingFaceTB/SmolLM2-135M-Instruct, or owner/name/file.gguf) and ?revision=."
-        )),
-        status @ (401 | 403) => Err(format!(
-            "{file} at {url}: the server refused it (HTTP {status}). The repo may be private or gated, which this page cannot log in to; use a public repo, a mirror or local files."
-        )),
-        status if !response.ok() => Err(format!("Downloading {file} from {url} failed: HTTP {status} {}. Try again later.", response.status_text())),
-        _ => Ok(Some(response)),
     }
 }
 
@@ -397,14 +385,7 @@ async fn sleep_ms(ms: u32) {
 /// kept. A full quota or another failure is said to the page, in words.
 async fn finish_caching(sink: cache::Sink, slot: Slot, file: &str) -> bool {
     let Err(e) = sink.finish().await else { return true };
-    let message = if e.contains("Quota") {
-        format!(
-            "The browser's storage is full, so {file} was not cached ({e}). The model runs from memory this time and will be downloaded again next visit; free space with Delete in the storage panel."
-        )
-    } else {
-        format!("{file} could not be cached ({e}). The model runs from memory this time and will be downloaded again next visit.")
-    };
-    post(&FromWorker::Warning { slot, message });
+    post(&FromWorker::Warning { slot, message: cache_refusal(file, &e) });
     false
 }
 

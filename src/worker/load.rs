@@ -5,10 +5,11 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use super::hub::Repo;
 use super::{fetch, kick, post, with_state, yield_now, Model, SlotState};
 use crate::engine::llm::shards_from_index;
 use crate::engine::{CheckpointFiles, LanguageModel, ModelFiles};
-use crate::protocol::{check_link, file_url, parse_spec, tree_url, CacheMode, FromWorker, ModelSource, Origin, Precision, Slot};
+use crate::protocol::{check_link, parse_spec, CacheMode, FromWorker, ModelSource, Origin, Precision, Slot};
 
 thread_local! {
     /// Kinds of weights (`LanguageModel::weight_kinds`) whose kernels a
@@ -18,8 +19,18 @@ thread_local! {
 
 /// Where one model's files come from.
 pub(super) enum Source {
-    Hub(ModelSource, CacheMode),
+    /// `fresh`: not from the commit the revision was pinned to.
+    Hub { source: ModelSource, mode: CacheMode, fresh: bool },
     Local(Vec<web_sys::File>),
+}
+
+/// What `ToWorker::Load` asks besides the models.
+#[derive(Clone, Copy)]
+pub(super) struct LoadOptions {
+    pub precision: Precision,
+    pub mode: CacheMode,
+    pub ask_first: bool,
+    pub fresh: bool,
 }
 
 /// This load is still the slot's latest.
@@ -48,11 +59,39 @@ pub(super) async fn load_slot(slot: Slot, source: &Source, precision: Precision,
 }
 
 /// `ToWorker::Load`: the instruct model first (two tabs wait for it), then
-/// the foundation model; the same file for both is loaded once.
-pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>, instruct: Option<ModelSource>, precision: Precision, mode: CacheMode) {
+/// the foundation model; the same file for both is loaded once. With
+/// `ask_first`, a model that is not wholly cached waits for the user's
+/// click: the page hears how much it would download.
+pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>, instruct: Option<ModelSource>, options: LoadOptions) {
+    let LoadOptions { precision, mode, ask_first, fresh } = options;
+    let (mut foundation, mut instruct) = (foundation, instruct);
+    if ask_first {
+        let shared = foundation.is_some() && foundation == instruct;
+        for (slot, source) in [(Slot::Instruct, &mut instruct), (Slot::Foundation, &mut foundation)] {
+            let Some(s) = source.as_ref() else { continue };
+            let bytes = match download_needed(s, mode, fresh).await {
+                Ok(None) => continue,
+                Ok(Some(bytes)) => bytes,
+                Err(message) => {
+                    if current(slot, tickets[slot.index()]) {
+                        post(&FromWorker::LoadFailed { slot, message: message.clone() });
+                        with_state(|st| st.slots[slot.index()] = SlotState::Failed(message));
+                    }
+                    *source = None;
+                    continue;
+                }
+            };
+            let shared_copy = shared && slot == Slot::Foundation;
+            if current(slot, tickets[slot.index()]) {
+                post(&FromWorker::DownloadNeeded { slot, bytes: if shared_copy { Some(0) } else { bytes } });
+                with_state(|st| st.slots[slot.index()] = SlotState::Empty);
+            }
+            *source = None;
+        }
+    }
     let mut instruct_state = None;
     if let Some(source) = &instruct {
-        instruct_state = load_slot(Slot::Instruct, &Source::Hub(source.clone(), mode), precision, tickets[Slot::Instruct.index()]).await;
+        instruct_state = load_slot(Slot::Instruct, &Source::Hub { source: source.clone(), mode, fresh }, precision, tickets[Slot::Instruct.index()]).await;
         if instruct_state.is_none() {
             return;
         }
@@ -62,13 +101,27 @@ pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>,
     // One copy in memory: the KV cache follows the prompt, so sharing is safe.
     if let (Some(SlotState::Ready(m)), true) = (&instruct_state, Some(&foundation) == instruct.as_ref()) {
         if current(Slot::Foundation, ticket) {
-            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes: m.borrow().weight_bytes() as u64, load_ms: 0.0 });
+            let (weight_bytes, commit) = { let m = m.borrow(); (m.weight_bytes() as u64, None) };
+            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes, load_ms: 0.0, commit });
             with_state(|s| s.slots[Slot::Foundation.index()] = SlotState::Ready(m.clone()));
             kick();
         }
         return;
     }
-    load_slot(Slot::Foundation, &Source::Hub(foundation, mode), precision, ticket).await;
+    load_slot(Slot::Foundation, &Source::Hub { source: foundation, mode, fresh }, precision, ticket).await;
+}
+
+/// Before a download the user has not agreed to: `Ok(None)` when every file
+/// is cached (the load starts at once), else the bytes it would fetch
+/// (`Some(None)`: unknown). `Err`: the hub says the repo is missing or gated.
+async fn download_needed(source: &ModelSource, mode: CacheMode, fresh: bool) -> Result<Option<Option<u64>>, String> {
+    check_link(&source.hub, &source.revision)?;
+    let (name, gguf) = parse_spec(&source.spec)?;
+    let repo = Repo::open(source, &name, mode, fresh).await;
+    if repo.all_cached().await {
+        return Ok(None);
+    }
+    Ok(Some(repo.download_size(gguf.as_deref()).await.map_err(|e| format!("{}: {e}", source.spec))?))
 }
 
 /// The files of a local pick, by name: (the spec shown, the GGUF file if any).
@@ -102,23 +155,11 @@ fn local_layout(files: &[web_sys::File]) -> Result<(String, Option<String>), Str
 /// One file of a model: `Ok(None)` when `optional` and absent. `blob`:
 /// weights, which the engine reads through a `Read + Seek` (the file stays
 /// outside wasm memory); small files come as bytes.
-async fn get_file(slot: Slot, source: &Source, repo: &str, fetches: &fetch::ModelFetch, file: &str, optional: bool, blob: bool) -> Result<Option<fetch::Data>, String> {
-    match source {
-        Source::Hub(source, mode) => {
-            let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            fetch::fetch_file(fetch::FileRequest {
-                slot,
-                url: &file_url(&source.hub, repo, &source.revision, file),
-                file,
-                optional,
-                mode: *mode,
-                fetches,
-                tree_url: &tree_url(&source.hub, repo, &source.revision, dir),
-                blob,
-            })
-            .await
-        }
-        Source::Local(files) => match files.iter().find(|f| f.name() == file) {
+async fn get_file(slot: Slot, source: &Source, repo: Option<&Repo>, file: &str, optional: bool, blob: bool) -> Result<Option<fetch::Data>, String> {
+    match (source, repo) {
+        (Source::Hub { .. }, Some(repo)) => fetch::fetch_file(fetch::FileRequest { slot, repo, file, optional, blob }).await,
+        (Source::Hub { .. }, None) => unreachable!("a hub source has its repo"),
+        (Source::Local(files), _) => match files.iter().find(|f| f.name() == file) {
             // A File is a Blob: read in place, slice by slice.
             Some(f) if blob => {
                 let n = f.size() as u64;
@@ -135,20 +176,25 @@ async fn get_file(slot: Slot, source: &Source, repo: &str, fetches: &fetch::Mode
 /// Fetches and loads one model. `Ok(None)`: abandoned (`current` turned false).
 async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, current: &impl Fn() -> bool) -> Result<Option<Model>, String> {
     let (spec, repo, gguf) = match source {
-        Source::Hub(source, _) => {
+        Source::Hub { source, mode, fresh } => {
             check_link(&source.hub, &source.revision)?;
-            let (repo, gguf) = parse_spec(&source.spec)?;
-            (source.spec.clone(), repo, gguf)
+            let (name, gguf) = parse_spec(&source.spec)?;
+            let repo = Repo::open(source, &name, *mode, *fresh).await;
+            // A GGUF is an LFS file: its redirect hides X-Repo-Commit, so the
+            // commit comes from the hub's API first.
+            if gguf.is_some() {
+                repo.ask_commit(&source.spec).await?;
+            }
+            (source.spec.clone(), Some(repo), gguf)
         }
         Source::Local(files) => {
             let (spec, gguf) = local_layout(files)?;
-            (spec, String::new(), gguf)
+            (spec, None, gguf)
         }
     };
-    let fetches = fetch::ModelFetch::default();
     let get = |file: String, optional: bool, blob: bool| {
-        let (repo, fetches) = (&repo, &fetches);
-        async move { get_file(slot, source, repo, fetches, &file, optional, blob).await }
+        let repo = repo.as_ref();
+        async move { get_file(slot, source, repo, &file, optional, blob).await }
     };
     let required = |file: &str| format!("{file} is required");
     let started = js_sys::Date::now();
@@ -200,7 +246,13 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
         model.warm_up().map_err(|e| format!("{spec}: the model fails on a first test pass: {e}"))?;
         WARMED_UP.with_borrow_mut(|w| w.extend(kinds));
     }
-    fetches.seal_downloads().await;
-    post(&FromWorker::Loaded { slot, spec, weight_bytes: model.weight_bytes() as u64, load_ms: js_sys::Date::now() - started });
+    let commit = repo.as_ref().and_then(Repo::commit);
+    if let Some(repo) = &repo {
+        repo.finish().await;
+    }
+    post(&FromWorker::Loaded { slot, spec, weight_bytes: model.weight_bytes() as u64, load_ms: js_sys::Date::now() - started, commit });
+    if let Some(repo) = &repo {
+        repo.check_newer(slot).await;
+    }
     Ok(Some(Rc::new(RefCell::new(model))))
 }

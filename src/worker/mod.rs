@@ -9,6 +9,7 @@
 mod cache;
 mod data;
 mod fetch;
+mod hub;
 mod load;
 
 use std::cell::RefCell;
@@ -99,9 +100,9 @@ pub fn start() {
 /// One message from the page; `files` are the File handles `LoadLocal` carries.
 fn handle(msg: ToWorker, files: Vec<web_sys::File>) {
     match msg {
-        ToWorker::Load { foundation, instruct, precision, cache } => {
+        ToWorker::Load { foundation, instruct, precision, cache, ask_first, fresh } => {
             let tickets = begin_load(&[(Slot::Foundation, foundation.is_some()), (Slot::Instruct, instruct.is_some())]);
-            spawn_local(load::load_hub(tickets, foundation, instruct, precision, cache));
+            spawn_local(load::load_hub(tickets, foundation, instruct, load::LoadOptions { precision, mode: cache, ask_first, fresh }));
         }
         ToWorker::LoadLocal { slot, precision } => {
             let tickets = begin_load(&[(slot, true)]);

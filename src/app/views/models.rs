@@ -19,6 +19,7 @@ pub(super) fn ModelPanel() -> impl IntoView {
     let all_folded = move || [s.instruct_model, s.foundation_model].iter().zip(open).all(|(m, o)| folded(*m, o));
     view! {
         <section class="models" aria-label="Model status">
+            <DownloadOffer/>
             <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct open=open[0]/>
             <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation open=open[1]/>
             <p class="small" hidden=all_folded>
@@ -28,6 +29,43 @@ pub(super) fn ModelPanel() -> impl IntoView {
             </p>
         </section>
         <StoragePanel/>
+    }
+}
+
+/// Before the first download from a hub on another origin: how much it
+/// is, a button that starts it, and the ways to do without it.
+#[component]
+fn DownloadOffer() -> impl IntoView {
+    let s = state();
+    let sizes = move || {
+        [s.instruct_model, s.foundation_model]
+            .iter()
+            .filter_map(|m| m.with(|m| match m.phase {
+                LoadPhase::AskFirst { bytes } => Some(bytes),
+                _ => None,
+            }))
+            .collect::<Vec<_>>()
+    };
+    let host = move || {
+        let hub = s.config.with_value(|c| c.hub.clone());
+        hub.split_once("://").map_or(hub.clone(), |(_, h)| h.trim_end_matches('/').to_string())
+    };
+    view! {
+        <Show when=move || !sizes().is_empty()>
+            <div class="download-offer" role="region" aria-label="Download the models" data-testid="download-offer">
+                <p>
+                    "The models are not in this browser yet. They come from " <code>{host}</code>
+                    ", once: later visits read them from this browser's storage, even offline."
+                </p>
+                <button class="primary" data-testid="download-models" on:click=move |_| bridge::agree_to_download(s)>
+                    {move || text::download_button_words(&sizes())}
+                </button>
+                <p class="small">
+                    "Or, without this download: open a model's details and use its files from this computer, "
+                    "or serve a copy of the files next to the page (a mirror, ?hub=./models; see the README)."
+                </p>
+            </div>
+        </Show>
     }
 }
 
@@ -93,6 +131,11 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
                 " "
                 <code class="spec">{move || status.with(|m| m.spec.clone())}</code>
                 {move || status.with(|m| m.origin.clone()).map(|o| view! { " " <span class="origin" data-testid="model-origin">{o}</span> })}
+                {move || {
+                    let revision = s.config.with_value(|c| c.revision.clone());
+                    status.with(|m| m.commit.as_deref().map(|c| text::commit_words(&revision, c)))
+                        .map(|c| view! { " " <span class="commit" data-testid="model-commit">{c}</span> })
+                }}
                 " — "
                 <span class="phase" data-testid="model-phase">{phase_words}</span>
                 {move || {
@@ -113,6 +156,21 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
                 }}
             </div>
             {move || status.with(|m| m.warning.clone()).map(|w| view! { <p class="warning" role="status" data-testid="model-warning">{w}</p> })}
+            {move || {
+                let revision = s.config.with_value(|c| if c.revision.trim().is_empty() { "main".to_string() } else { c.revision.clone() });
+                status.with(|m| m.newer.clone().map(|newer| (newer, m.commit.clone().unwrap_or_default()))).map(|(newer, have)| {
+                    view! {
+                        <p class="warning" role="status" data-testid="model-newer">
+                            {format!(
+                                "{revision} has moved on to {} since this model was downloaded (this page uses {}). ",
+                                &newer[..newer.len().min(7)],
+                                &have[..have.len().min(7)]
+                            )}
+                            <button class="link" data-testid="model-update" on:click=move |_| bridge::update_models(s)>"Update"</button>
+                        </p>
+                    }
+                })
+            }}
             <div class="model-more" id=more_id.clone() hidden=move || folded(status, open)>
             <ul class="files">
                 {move || {
