@@ -97,6 +97,8 @@ mod cli {
         text: String,
         token_ids: Vec<u32>,
         stop_reason: Option<StopReason>,
+        /// P(end of text) at each step (the end-of-text meter's values).
+        end_probs: Vec<f32>,
         timings: Timings,
     }
 
@@ -107,6 +109,7 @@ mod cli {
                 text: g.text().to_string(),
                 token_ids: g.generated_ids().to_vec(),
                 stop_reason: g.stop_reason(),
+                end_probs: g.end_probs().to_vec(),
                 timings: g.timings().clone(),
             }
         }

@@ -165,6 +165,9 @@ pub enum FromWorker {
         load_ms: f64,
         #[serde(default)]
         commit: Option<String>,
+        /// The most tokens it reads (prompt and answer together).
+        #[serde(default)]
+        context_tokens: u64,
     },
     /// The revision a cached model was pinned to has moved on to `commit`
     /// (checked at most hourly, one request, when online).
@@ -173,14 +176,32 @@ pub enum FromWorker {
     LoadFailed { slot: Slot, message: String },
     /// A job started: the exact prompt string and its tokens.
     Started { job: u64, prompt: String, tokens: Vec<PromptToken> },
-    /// One generated token (`text` may be empty mid-character).
-    Token { job: u64, id: u32, text: String, candidates: Vec<Candidate> },
+    /// One generated token (`text` may be empty mid-character); `end_prob`:
+    /// P(end of text) at this step (`Generation::end_probs`).
+    Token {
+        job: u64,
+        id: u32,
+        text: String,
+        candidates: Vec<Candidate>,
+        #[serde(default)]
+        end_prob: f32,
+    },
     /// A job ended. `stop_reason: None` means it was stopped by the user.
     /// `reply` is the decoded answer without special tokens (what the chat
     /// history keeps, as transformers' pipeline does). `end_candidates`: when
     /// the model picked end-of-text and candidates were asked for, what it
     /// weighed at that step (why an answer ended at once); empty otherwise.
-    Done { job: u64, stop_reason: Option<StopReason>, timings: Timings, token_ids: Vec<u32>, reply: String, end_candidates: Vec<Candidate> },
+    /// `end_prob`: P(end of text) at the step that picked end-of-text.
+    Done {
+        job: u64,
+        stop_reason: Option<StopReason>,
+        timings: Timings,
+        token_ids: Vec<u32>,
+        reply: String,
+        end_candidates: Vec<Candidate>,
+        #[serde(default)]
+        end_prob: Option<f32>,
+    },
     /// A job failed.
     Failed { job: u64, message: String },
 }
@@ -395,7 +416,15 @@ mod tests {
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
         let why = vec![Candidate { id: 2, text: "<|im_end|>".into(), logit: 20.5, prob: 0.67 }];
-        let m = FromWorker::Done { job: 3, stop_reason: Some(StopReason::EndOfText), timings: Timings::default(), token_ids: vec![2], reply: String::new(), end_candidates: why };
+        let m = FromWorker::Done {
+            job: 3,
+            stop_reason: Some(StopReason::EndOfText),
+            timings: Timings::default(),
+            token_ids: vec![2],
+            reply: String::new(),
+            end_candidates: why,
+            end_prob: Some(0.67),
+        };
         assert_eq!(FromWorker::from_json(&m.to_json()).unwrap(), m);
     }
 }

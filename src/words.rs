@@ -63,6 +63,15 @@ pub fn hub_refusal(r: &Refusal) -> String {
     }
 }
 
+/// A request that got no answer at all (a network error, or CORS refused).
+pub fn unreachable_words(what: &str, url: &str, error: &str) -> String {
+    format!(
+        "Could not download {what} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({error}). \
+         Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
+         or serve a mirror folder next to the page (?hub=./models)."
+    )
+}
+
 /// Why a downloaded file could not be kept in the browser's cache.
 pub fn cache_refusal(file: &str, error: &str) -> String {
     if error.contains("Quota") {

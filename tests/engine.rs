@@ -380,6 +380,37 @@ fn candidates_explain_the_first_step_with_probabilities() {
 }
 
 #[test]
+fn end_of_text_meter_is_the_softmax_mass_of_the_stop_tokens_at_every_step() {
+    use three_answers::engine::model::Model;
+    let mut model = load_gguf(Precision::F32);
+    let prompt = model.tokenizer.encode(&Prompt::Instruct(modes::DEFAULT_QUESTION.into()).text(&model).unwrap()).unwrap();
+    let g = {
+        let mut g = model.start_ids(prompt.clone(), SamplingSettings::greedy(30)).unwrap();
+        while let Step::Token { .. } = model.next_token(&mut g).unwrap() {}
+        g
+    };
+    assert_eq!(g.stop_reason(), Some(StopReason::EndOfText));
+    let generated = g.generated_ids().to_vec();
+    assert_eq!(g.end_probs().len(), generated.len(), "one value per step, the stopping step included");
+    // Independently: a second model reads prompt + answer in one batch; each
+    // row's softmax (f64) gives P(stop) for the step that followed it.
+    let mut fresh = Model::from_gguf(gguf_bytes(), Precision::F32).unwrap();
+    let all: Vec<u32> = prompt.iter().chain(&generated[..generated.len() - 1]).copied().collect();
+    let logits = fresh.forward_all(&all).unwrap();
+    let vocab = logits.len() / all.len();
+    for (step, &got) in g.end_probs().iter().enumerate() {
+        let row = &logits[(prompt.len() - 1 + step) * vocab..][..vocab];
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, |m, l| m.max(f64::from(l)));
+        let total: f64 = row.iter().map(|&l| (f64::from(l) - max).exp()).sum();
+        let want: f64 = model.eos_ids.iter().map(|&e| (f64::from(row[e as usize]) - max).exp()).sum::<f64>() / total;
+        assert!((f64::from(got) - want).abs() <= 1e-5 + want * 1e-4, "step {step}: {got} vs {want}");
+    }
+    let last = *g.end_probs().last().unwrap();
+    assert!(last > 0.5, "the instruct model is sure it is done: {last}");
+    assert!(g.end_probs()[..generated.len() - 1].iter().all(|&p| p < last), "and was less sure before");
+}
+
+#[test]
 fn sampling_is_reproducible_by_seed() {
     let mut model = load_gguf(Precision::Stored);
     let sample = |model: &mut LanguageModel, seed| {

@@ -207,11 +207,11 @@ fn timings() -> Timings {
 }
 
 fn token(job: u64, id: u32, text: &str) -> FromWorker {
-    FromWorker::Token { job, id, text: text.into(), candidates: vec![] }
+    FromWorker::Token { job, id, text: text.into(), candidates: vec![], end_prob: 0.001 }
 }
 
 fn done(job: u64, stop_reason: Option<StopReason>, reply: &str) -> FromWorker {
-    FromWorker::Done { job, stop_reason, timings: timings(), token_ids: vec![], reply: reply.into(), end_candidates: vec![] }
+    FromWorker::Done { job, stop_reason, timings: timings(), token_ids: vec![], reply: reply.into(), end_candidates: vec![], end_prob: None }
 }
 
 /// The id of the one tab with aria-selected="true".
@@ -496,6 +496,7 @@ async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
         token_ids: vec![2],
         reply: String::new(),
         end_candidates: why,
+        end_prob: Some(0.67),
     })
     .await;
     assert!(text(&q("#panel-foundation [data-testid=ending]")).contains("ended its answer at once"));
@@ -520,6 +521,7 @@ async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
         token_ids: vec![504, 2],
         reply: "Paris.".into(),
         end_candidates: vec![cand(2, "<|im_end|>", 0.9)],
+        end_prob: Some(0.9),
     })
     .await;
     assert!(try_q("#panel-instruct [data-testid=end-candidates]").is_none(), "an answer with text needs no why");
@@ -628,7 +630,7 @@ async fn model_status_shows_progress_readiness_and_failure_in_words() {
 
     page.send(FromWorker::Preparing { slot: Slot::Instruct }).await;
     assert!(phase("instruct").starts_with("preparing the weights"));
-    page.send(FromWorker::Loaded { slot: Slot::Instruct, spec: "HuggingFaceTB/SmolLM2-135M-Instruct".into(), weight_bytes: 270_000_000, load_ms: 1500.0, commit: None }).await;
+    page.send(FromWorker::Loaded { slot: Slot::Instruct, spec: "HuggingFaceTB/SmolLM2-135M-Instruct".into(), weight_bytes: 270_000_000, load_ms: 1500.0, commit: None, context_tokens: 8192 }).await;
     assert!(phase("instruct").starts_with("ready"), "{}", phase("instruct"));
     assert!(phase("instruct").contains("1.5 s"), "{}", phase("instruct"));
     assert!(q("[data-testid=model-instruct]").class_list().contains("ready"));

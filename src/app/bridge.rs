@@ -322,12 +322,13 @@ fn receive(state: AppState, msg: FromWorker) {
         FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
         FromWorker::DownloadNeeded { slot, bytes } => state.model(slot).update(|m| m.phase = LoadPhase::AskFirst { bytes }),
         FromWorker::NewerCommit { slot, commit, .. } => state.model(slot).update(|m| m.newer = Some(commit)),
-        FromWorker::Loaded { slot, spec, weight_bytes, load_ms, commit } => {
+        FromWorker::Loaded { slot, spec, weight_bytes, load_ms, commit, context_tokens } => {
             state.model(slot).update(|m| {
                 if !is_local(slot) {
                     m.spec = spec;
                 }
                 m.commit = commit;
+                m.context_tokens = context_tokens;
                 m.phase = LoadPhase::Ready { weight_bytes, load_ms };
             });
             if state.storage_open.get_untracked() {
@@ -340,12 +341,14 @@ fn receive(state: AppState, msg: FromWorker) {
             a.prompt_tokens = tokens;
             a.phase = Phase::Reading;
         }),
-        FromWorker::Token { job, id, text, candidates } => state.with_answer(job, |a| {
+        FromWorker::Token { job, id, text, candidates, end_prob } => state.with_answer(job, |a| {
             a.phase = Phase::Streaming;
+            a.end_probs.push(end_prob);
             a.text.push_str(&text);
             a.tokens.push(GenToken { id, text, candidates });
         }),
-        FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates } => state.with_answer(job, |a| {
+        FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates, end_prob } => state.with_answer(job, |a| {
+            a.end_probs.extend(end_prob);
             a.phase = match stop_reason {
                 Some(r) => Phase::Done(r),
                 None => Phase::Stopped,

@@ -60,6 +60,9 @@ pub struct Answer {
     /// The step that picked end-of-text, when candidates were asked for: the
     /// id picked and what the model weighed (why an answer ended at once).
     pub end_step: Option<GenToken>,
+    /// P(end of text) at each step: one per token, then the step that
+    /// picked end-of-text (the end-of-text meter).
+    pub end_probs: Vec<f32>,
 }
 
 impl Answer {
@@ -123,6 +126,8 @@ pub struct ModelStatus {
     pub warning: Option<String>,
     /// The hub commit its files came from.
     pub commit: Option<String>,
+    /// The most tokens the model reads (its context window).
+    pub context_tokens: u64,
     /// A newer commit its revision names now (the model is from the cache).
     pub newer: Option<String>,
 }

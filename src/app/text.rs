@@ -241,6 +241,52 @@ pub fn download_button_words(sizes: &[Option<u64>]) -> String {
     }
 }
 
+/// A probability as a percentage with enough digits to tell small ones
+/// apart: "88.2 %", "0.31 %", "<0.01 %".
+pub fn percent(p: f32) -> String {
+    let pc = p * 100.0;
+    match pc {
+        x if x >= 10.0 => format!("{x:.1} %"),
+        x if x >= 0.01 => format!("{x:.2} %"),
+        _ => "<0.01 %".to_string(),
+    }
+}
+
+/// The end-of-text meter in one sentence (for everyone, and what a screen
+/// reader gets for the chart): how sure the model was, step by step, that
+/// the text was over.
+pub fn end_meter_words(probs: &[f32], ended_by_eot: bool) -> String {
+    let Some((&last, before)) = probs.split_last() else { return String::new() };
+    let (body, n) = if ended_by_eot { (before, before.len()) } else { (probs, probs.len()) };
+    let peak = body.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1));
+    let tokens = |n: usize| if n == 1 { "1 token".to_string() } else { format!("{n} tokens") };
+    let during = match peak {
+        None => String::new(),
+        Some((_, p)) if p < 0.01 => format!("stayed under 1 % for {}", tokens(n)),
+        Some((i, p)) => format!("was at most {} over {} (token {})", percent(p), tokens(n), i + 1),
+    };
+    match (ended_by_eot, during.is_empty()) {
+        (true, true) => format!("End-of-text probability: {} at the first step, so it stopped at once.", percent(last)),
+        (true, false) => format!("End-of-text probability {during}, then {} at the step where it stopped.", percent(last)),
+        (false, _) => format!("End-of-text probability {during}: it never chose to stop."),
+    }
+}
+
+/// The chat's context meter in words: how much of the model's context window
+/// the conversation fills after a turn, and what that turn re-used and added.
+pub fn chat_context_words(t: &Timings, context_tokens: u64) -> String {
+    let used = t.prompt_tokens + t.generated_tokens;
+    let new = t.prompt_tokens - t.reused_tokens.min(t.prompt_tokens);
+    let share = match context_tokens {
+        0 => String::new(),
+        c => format!(" of the model's {c} ({:.1} %)", used as f64 * 100.0 / c as f64),
+    };
+    format!(
+        "The conversation is now {used} tokens{share}. This turn re-used {} from the cache, read {new} new ones and wrote {}.",
+        t.reused_tokens, t.generated_tokens
+    )
+}
+
 /// Which commit a model's files are from: "main @ 1a2b3c4".
 pub fn commit_words(revision: &str, commit: &str) -> String {
     let revision = match revision.trim() {
@@ -375,6 +421,30 @@ mod tests {
         assert!(model_phase_words(&ready(Origin::Local), true).starts_with("ready (the same file as the instruct model"));
         let failed = ModelStatus { phase: LoadPhase::Failed("HTTP 404".into()), ..ModelStatus::default() };
         assert_eq!(model_phase_words(&failed, false), "failed: HTTP 404");
+    }
+
+    #[test]
+    fn chat_context() {
+        let t = Timings { prompt_tokens: 60, reused_tokens: 44, prefill_ms: 1.0, generated_tokens: 12, decode_ms: 1.0 };
+        assert_eq!(
+            chat_context_words(&t, 8192),
+            "The conversation is now 72 tokens of the model's 8192 (0.9 %). This turn re-used 44 from the cache, read 16 new ones and wrote 12."
+        );
+        assert!(chat_context_words(&t, 0).starts_with("The conversation is now 72 tokens. "));
+    }
+
+    #[test]
+    fn end_meter() {
+        assert_eq!(percent(0.882), "88.2 %");
+        assert_eq!(percent(0.0031), "0.31 %");
+        assert_eq!(percent(0.00001), "<0.01 %");
+        assert_eq!(
+            end_meter_words(&[0.001, 0.002, 0.004, 0.9], true),
+            "End-of-text probability stayed under 1 % for 3 tokens, then 90.0 % at the step where it stopped."
+        );
+        assert_eq!(end_meter_words(&[0.67], true), "End-of-text probability: 67.0 % at the first step, so it stopped at once.");
+        assert_eq!(end_meter_words(&[0.001, 0.05, 0.002], false), "End-of-text probability was at most 5.00 % over 3 tokens (token 2): it never chose to stop.");
+        assert_eq!(end_meter_words(&[], false), "");
     }
 
     #[test]

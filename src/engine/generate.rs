@@ -112,6 +112,8 @@ pub enum Step {
         /// New text this token completes (may be empty mid-character).
         text: String,
         candidates: Vec<Candidate>,
+        /// P(end of text) at this step (see [`Generation::end_probs`]).
+        end_prob: f32,
     },
     Done(StopReason),
 }
@@ -164,6 +166,8 @@ pub struct Generation {
     pub(crate) text: String,
     /// Candidates of the step that picked end-of-text (the step `Step::Done` reports).
     pub(crate) end_candidates: Vec<Candidate>,
+    /// P(end of text) at every step so far.
+    pub(crate) end_probs: Vec<f32>,
 }
 
 impl Generation {
@@ -183,6 +187,7 @@ impl Generation {
             timings: Timings::default(),
             text: String::new(),
             end_candidates: vec![],
+            end_probs: vec![],
         })
     }
 
@@ -210,6 +215,15 @@ impl Generation {
         self.stopped
     }
 
+    /// At each step (the one that picked end-of-text included), the
+    /// probability the model gave to ending there: the softmax mass of all
+    /// its stop tokens, over the logits the candidates are shown from
+    /// (temperature 1, after the repetition penalty and any ban). Why a
+    /// foundation model rambles and an instruct model stops, step by step.
+    pub fn end_probs(&self) -> &[f32] {
+        &self.end_probs
+    }
+
     /// Picks the next id from `logits` and returns it with the top candidates.
     pub(crate) fn pick(&mut self, logits: &Tensor, piece: impl Fn(u32) -> String) -> Result<(u32, Vec<Candidate>)> {
         let logits = match self.settings.repetition_penalty {
@@ -228,14 +242,31 @@ impl Generation {
                 Tensor::from_vec(v, logits.shape(), logits.device())?
             }
         };
+        let values = logits.to_vec1::<f32>()?;
+        self.end_probs.push(stop_probability(&values, &self.eos_ids));
         let candidates = match self.settings.show_candidates {
             0 => vec![],
-            k => top_candidates(&logits.to_vec1::<f32>()?, k, piece),
+            k => top_candidates(&values, k, piece),
         };
         let id = self.processor.sample(&logits)?;
         Ok((id, candidates))
     }
+}
 
+/// The softmax mass of `stop_ids` (each counted once). Written out rather
+/// than taken from candle's softmax: only a handful of entries are needed,
+/// and this keeps one summation order on every machine.
+pub fn stop_probability(logits: &[f32], stop_ids: &[u32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return 0.0;
+    }
+    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let mut ids = stop_ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let stop: f64 = ids.iter().filter_map(|&i| logits.get(i as usize)).map(|&l| f64::from(l - max).exp()).sum();
+    (stop / sum) as f32
 }
 
 /// The `k` most likely tokens with softmax probabilities.

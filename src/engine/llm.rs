@@ -193,7 +193,8 @@ impl LanguageModel {
         generation.unfed = Some(id);
         let text = generation.decode.step(&self.tokenizer, id)?;
         generation.text.push_str(&text);
-        Ok(Step::Token { id, text, candidates })
+        let end_prob = generation.end_probs.last().copied().unwrap_or(0.0);
+        Ok(Step::Token { id, text, candidates, end_prob })
     }
 
     /// Runs to the end: the convenience the CLI and tests use.

@@ -19,7 +19,7 @@ use super::data::{hex, sha256_of_blob, too_big, Store, MAX_SMALL_FILE};
 use super::hub::{refusal_words, retry_after_s, Repo};
 use super::post;
 use crate::protocol::{CacheMode, FromWorker, Origin, Slot};
-use crate::words::{bytes, cache_refusal};
+use crate::words::{bytes, cache_refusal, unreachable_words};
 
 /// Post progress at most every this many bytes (and at the end).
 const PROGRESS_STEP: u64 = 1 << 20;
@@ -272,14 +272,7 @@ async fn first_response(req: &FileRequest<'_>, url: &str) -> Result<Option<Respo
     let FileRequest { repo, file, optional, .. } = *req;
     let mut waited = false;
     loop {
-        let response = request(url, 0).await.map_err(|e| {
-            format!(
-                "Could not download {file} from {url}: the server did not answer, or it does not allow this page to read it (CORS) ({}). \
-                 Check the hub address and your connection; without a network, pick the model's files with \"Use files from this computer\", \
-                 or serve a mirror folder next to the page (?hub=./models).",
-                js_error(&e)
-            )
-        })?;
+        let response = request(url, 0).await.map_err(|e| unreachable_words(file, url, &js_error(&e)))?;
         match response.status() {
             404 if optional => {
                 if repo.mode == CacheMode::Use {

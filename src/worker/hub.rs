@@ -26,7 +26,7 @@ use super::cache::{self, Seal};
 use super::fetch::request;
 use super::post;
 use crate::protocol::{file_url, is_commit, parse_tree, revision_url, tree_url, CacheMode, FromWorker, ModelSource, Slot, TreeEntry};
-use crate::words::{hub_refusal, Refusal};
+use crate::words::{hub_refusal, unreachable_words, Refusal};
 
 /// A cached model is compared with its revision's newest commit at most this often.
 const CHECK_EVERY_MS: f64 = 3_600_000.0;
@@ -134,30 +134,41 @@ impl Repo {
 
     /// The commit the revision names now, from the hub's API (before a file
     /// whose redirect would hide `X-Repo-Commit`, e.g. a GGUF). `Ok(None)`: no
-    /// such API (a mirror); `Err`: the hub refused, in words.
-    async fn current_commit(&self, what: &str) -> Result<Option<String>, String> {
+    /// such API (a mirror); `Err`: the hub refused, or did not answer.
+    async fn current_commit(&self, what: &str) -> Result<Option<String>, ApiError> {
         let url = revision_url(&self.hub, &self.name, &self.revision);
         let Some(json) = self.api_json(&url, what).await? else { return Ok(None) };
         Ok(json["sha"].as_str().map(|c| c.to_ascii_lowercase()).filter(|c| is_commit(c)))
     }
 
+    /// Learns the commit from the API, unless it is known or pinned (a
+    /// pinned mirror has none: asking again would cost a cached visit a
+    /// request). No answer at all is no commit: a static mirror may not
+    /// answer an API path with CORS, and the file's own download says what
+    /// is wrong if the host is down.
     pub async fn ask_commit(&self, what: &str) -> Result<(), String> {
-        if self.commit.borrow().is_none() {
-            let commit = self.current_commit(what).await?;
+        if self.commit.borrow().is_none() && self.pinned.is_none() {
+            let commit = match self.current_commit(what).await {
+                Ok(c) => c,
+                Err(ApiError::Refused(words)) => return Err(words),
+                Err(ApiError::Unreachable(_)) => None,
+            };
             *self.commit.borrow_mut() = commit;
         }
         Ok(())
     }
 
-    /// An API answer as JSON. `Ok(None)`: no API here (any failure that is
-    /// not the hub saying the repo is missing, gated or private).
-    async fn api_json(&self, url: &str, what: &str) -> Result<Option<serde_json::Value>, String> {
-        let Ok(r) = request(url, 0).await else { return Ok(None) };
+    /// An API answer as JSON. `Ok(None)`: no API here (an HTTP failure that
+    /// is not the hub saying the repo is missing, gated or private).
+    async fn api_json(&self, url: &str, what: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        let r = request(url, 0)
+            .await
+            .map_err(|e| ApiError::Unreachable(unreachable_words(&format!("{what} of {}", self.name), url, &super::cache::js_error(&e))))?;
         let code = r.headers().get("x-error-code").ok().flatten();
         let refused = matches!(r.status(), 401 | 403) || matches!(code.as_deref(), Some("RepoNotFound" | "RevisionNotFound"));
         if refused {
             let refusal = Refusal { status: r.status(), error_code: code.as_deref(), retry_after: None, file: what, repo: &self.name, revision: &self.revision, url };
-            return Err(hub_refusal(&refusal));
+            return Err(ApiError::Refused(hub_refusal(&refusal)));
         }
         if !r.ok() {
             return Ok(None);
@@ -168,12 +179,12 @@ impl Repo {
     }
 
     /// The listing of one folder at `revision` (the commit once known).
-    async fn tree(&self, dir: &str, revision: &str) -> Result<Option<Vec<TreeEntry>>, String> {
+    async fn tree(&self, dir: &str, revision: &str) -> Result<Option<Vec<TreeEntry>>, ApiError> {
         if let Some((_, t)) = self.trees.borrow().iter().find(|(d, _)| d == dir) {
             return Ok(t.clone());
         }
         let url = tree_url(&self.hub, &self.name, revision, dir);
-        let listing = self.api_json(&url, "its file list").await?.map(|v| parse_tree(v.to_string().as_bytes()));
+        let listing = self.api_json(&url, "the file list").await?.map(|v| parse_tree(v.to_string().as_bytes()));
         self.trees.borrow_mut().push((dir.to_string(), listing.clone()));
         Ok(listing)
     }
@@ -210,10 +221,11 @@ impl Repo {
 
     /// How much a download of this model would fetch: the sizes of the
     /// files it needs, from the listing at the revision. `Ok(None)`: no
-    /// listing here. `Err`: the hub says the repo is missing or needs a login.
+    /// listing here. `Err`: the hub says the repo is missing or needs a
+    /// login, or does not answer (then the download could not start either).
     pub async fn download_size(&self, gguf: Option<&str>) -> Result<Option<u64>, String> {
         let dir = gguf.and_then(|g| g.rsplit_once('/')).map(|(d, _)| d).unwrap_or("");
-        let Some(listing) = self.tree(dir, &self.revision.clone()).await? else { return Ok(None) };
+        let Some(listing) = self.tree(dir, &self.revision.clone()).await.map_err(ApiError::words)? else { return Ok(None) };
         self.trees.borrow_mut().clear(); // listed at the revision, not at a commit: not for checks
         let wanted = |path: &str| match gguf {
             Some(g) => path == g,
@@ -254,10 +266,26 @@ impl Repo {
         if js_sys::Date::now() - pin.checked_ms < CHECK_EVERY_MS || !online() {
             return;
         }
-        let Ok(Some(newest)) = self.current_commit("its newest commit").await else { return };
+        let Ok(Some(newest)) = self.current_commit("the newest commit").await else { return };
         self.write_pin(&Pin { checked_ms: js_sys::Date::now(), ..pin.clone() }).await;
         if Some(&newest) != pin.commit.as_ref() {
             post(&FromWorker::NewerCommit { slot, revision: self.revision.clone(), commit: newest });
+        }
+    }
+}
+
+/// Why an API request gave nothing.
+enum ApiError {
+    /// The hub said the repo is missing, gated or private.
+    Refused(String),
+    /// No answer at all: down, offline, or no CORS.
+    Unreachable(String),
+}
+
+impl ApiError {
+    fn words(self) -> String {
+        match self {
+            ApiError::Refused(w) | ApiError::Unreachable(w) => w,
         }
     }
 }

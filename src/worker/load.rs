@@ -101,8 +101,11 @@ pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>,
     // One copy in memory: the KV cache follows the prompt, so sharing is safe.
     if let (Some(SlotState::Ready(m)), true) = (&instruct_state, Some(&foundation) == instruct.as_ref()) {
         if current(Slot::Foundation, ticket) {
-            let (weight_bytes, commit) = { let m = m.borrow(); (m.weight_bytes() as u64, None) };
-            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes, load_ms: 0.0, commit });
+            let (weight_bytes, context_tokens) = {
+                let m = m.borrow();
+                (m.weight_bytes() as u64, m.config().context_length as u64)
+            };
+            post(&FromWorker::Loaded { slot: Slot::Foundation, spec: foundation.spec.clone(), weight_bytes, load_ms: 0.0, commit: None, context_tokens });
             with_state(|s| s.slots[Slot::Foundation.index()] = SlotState::Ready(m.clone()));
             kick();
         }
@@ -121,7 +124,7 @@ async fn download_needed(source: &ModelSource, mode: CacheMode, fresh: bool) -> 
     if repo.all_cached().await {
         return Ok(None);
     }
-    Ok(Some(repo.download_size(gguf.as_deref()).await.map_err(|e| format!("{}: {e}", source.spec))?))
+    Ok(Some(repo.download_size(gguf.as_deref()).await?))
 }
 
 /// The files of a local pick, by name: (the spec shown, the GGUF file if any).
@@ -183,7 +186,7 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
             // A GGUF is an LFS file: its redirect hides X-Repo-Commit, so the
             // commit comes from the hub's API first.
             if gguf.is_some() {
-                repo.ask_commit(&source.spec).await?;
+                repo.ask_commit("the current commit").await?;
             }
             (source.spec.clone(), Some(repo), gguf)
         }
@@ -250,7 +253,8 @@ async fn fetch_and_load(slot: Slot, source: &Source, precision: Precision, curre
     if let Some(repo) = &repo {
         repo.finish().await;
     }
-    post(&FromWorker::Loaded { slot, spec, weight_bytes: model.weight_bytes() as u64, load_ms: js_sys::Date::now() - started, commit });
+    let (weight_bytes, context_tokens) = (model.weight_bytes() as u64, model.config().context_length as u64);
+    post(&FromWorker::Loaded { slot, spec, weight_bytes, load_ms: js_sys::Date::now() - started, commit, context_tokens });
     if let Some(repo) = &repo {
         repo.check_newer(slot).await;
     }

@@ -22,7 +22,7 @@ use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
 use crate::engine::{LanguageModel, Step};
-use crate::protocol::{Ask, FromWorker, PromptToken, Slot, ToWorker};
+use crate::protocol::{Ask, FromWorker, PromptToken, Slot, StopReason, ToWorker};
 
 type Model = Rc<RefCell<LanguageModel>>;
 
@@ -147,7 +147,7 @@ fn begin_load(slots: &[(Slot, bool)]) -> [u64; 2] {
 
 /// What the page gets for an answer that was stopped or never started.
 fn stopped(job: u64) -> FromWorker {
-    FromWorker::Done { job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![] }
+    FromWorker::Done { job, stop_reason: None, timings: Default::default(), token_ids: vec![], reply: String::new(), end_candidates: vec![], end_prob: None }
 }
 
 /// Ends every queued (not yet started) job as stopped.
@@ -235,8 +235,8 @@ async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
             None
         } else {
             match model.borrow_mut().next_token(&mut g).map_err(err)? {
-                Step::Token { id, text, candidates } => {
-                    post(&FromWorker::Token { job, id, text, candidates });
+                Step::Token { id, text, candidates, end_prob } => {
+                    post(&FromWorker::Token { job, id, text, candidates, end_prob });
                     continue;
                 }
                 Step::Done(reason) => Some(reason),
@@ -250,6 +250,8 @@ async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
             token_ids: g.generated_ids().to_vec(),
             reply,
             end_candidates: g.end_candidates().to_vec(),
+            // The step that picked end-of-text has no Token message of its own.
+            end_prob: (reason == Some(StopReason::EndOfText)).then(|| g.end_probs().last().copied()).flatten(),
         });
         return Ok(());
     }

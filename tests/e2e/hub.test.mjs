@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { env, launchPersistent, modelPhase } from './browser.mjs';
+import { env, launchBrowser, launchPersistent, modelPhase } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_REAL_HUB');
@@ -210,6 +210,25 @@ test('a GGUF through the CDN: commit from the revision API, sha256 from the tree
   assertAnswer('instruct (f32 GGUF)', await answerOf(page, '#panel-instruct'), CLI_F32.instruct);
   assert.equal((await answerOf(page, '#panel-instruct')).text, 'The capital of France is Paris.');
   await context.close();
+});
+
+test('a window that keeps no files (Chromium\'s incognito-like context refuses a 257 MB cache entry): said in words, and the model answers from memory', { timeout: 600_000 }, async () => {
+  await config('reset=1');
+  const browser = await launchBrowser();
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(60_000);
+    await page.goto(pageUrl('&foundation='));
+    await page.locator('[data-testid=download-models]').click();
+    await ready(page, ['instruct']);
+    const warning = await page.locator('[data-testid=model-instruct] [data-testid=model-warning]').textContent();
+    assert.match(warning, /^This window keeps no files \(a private window, or storage is switched off: .*\), so model\.safetensors will be downloaded again next time\. The model runs from memory now\.$/);
+    assert.match(await page.locator('[data-testid=model-instruct] [data-testid=model-commit]').textContent(), /^main @ [0-9a-f]{7}$/);
+    await page.locator('[data-testid=ask]').click();
+    assertAnswer('instruct (from memory)', await answerOf(page, '#panel-instruct'), CLI_BF16.instruct);
+  } finally {
+    await browser.close();
+  }
 });
 
 /** Opens the page with only the instruct model, types a question, clicks

@@ -50,12 +50,119 @@ fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<St
                 Phase::Failed(e) => Some(view! { <p class="error" role="alert">{e.clone()}</p> }),
                 _ => None,
             })}
+            {move || answer.with(|a| !a.end_probs.is_empty() && !a.phase.busy()).then(|| view! { <EndMeter answer=answer/> })}
             {move || answer.with(|a| a.timings.as_ref().map(|t| view! { <p class="timings" data-testid="timings">{text::timings_line(t)}</p> }))}
             // For screen readers: the answer once it has ended, not every token as it streams.
             <p class="visually-hidden" aria-live="polite" data-testid="announce">
                 {move || answer.with(|a| text::announce_words(&a.phase, &a.text, a.max_new_tokens))}
             </p>
         </div>
+    }
+}
+
+/// P(end of text) at every step, as a small chart under the answer: one
+/// point per token, in order (the last one is the step that stopped, if it
+/// did). Each point is reachable by keyboard and names its token and value;
+/// the sentence under it says the same for everyone.
+#[component]
+fn EndMeter(answer: Signal<Answer>) -> impl IntoView {
+    const STEP: f32 = 12.0;
+    const HEIGHT: f32 = 40.0;
+    let focused = RwSignal::new(None::<usize>);
+    let points = move || {
+        answer.with(|a| {
+            let ended = a.phase == Phase::Done(StopReason::EndOfText);
+            a.end_probs
+                .iter()
+                .enumerate()
+                .map(|(i, &p)| {
+                    let token = match a.tokens.get(i) {
+                        Some(t) => format!("{:?}", t.text),
+                        None if ended => a.end_step.as_ref().map_or("end of text".to_string(), |t| format!("{:?}", t.text)),
+                        None => "?".to_string(),
+                    };
+                    (i, p, token)
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let width = move || answer.with(|a| (a.end_probs.len() as f32 * STEP).max(STEP));
+    let y = |p: f32| HEIGHT - 2.0 - p.clamp(0.0, 1.0) * (HEIGHT - 4.0);
+    let line = move || points().iter().map(|(i, p, _)| format!("{},{}", *i as f32 * STEP + STEP / 2.0, y(*p))).collect::<Vec<_>>().join(" ");
+    let values = move || answer.with(|a| a.end_probs.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(","));
+    let words = move || answer.with(|a| text::end_meter_words(&a.end_probs, a.phase == Phase::Done(StopReason::EndOfText)));
+    let readout = move || {
+        focused.get().and_then(|i| points().into_iter().nth(i)).map(|(i, p, token)| format!("Token {} {token}: end of text {}", i + 1, text::percent(p)))
+    };
+    view! {
+        <figure class="end-meter" data-testid="end-meter" data-probs=values>
+            <svg
+                viewBox=move || format!("0 0 {} {HEIGHT}", width())
+                width=move || width().min(600.0).to_string()
+                height=HEIGHT.to_string()
+                preserveAspectRatio="none"
+                aria-hidden="false"
+            >
+                <line class="axis" x1="0" x2=width y1=y(0.0) y2=y(0.0)></line>
+                <line class="axis half" x1="0" x2=width y1=y(0.5) y2=y(0.5)></line>
+                <polyline class="meter-line" points=line></polyline>
+                {move || {
+                    points()
+                        .into_iter()
+                        .map(|(i, p, token)| {
+                            let label = format!("Token {} {token}: end of text {}", i + 1, text::percent(p));
+                            let title = label.clone();
+                            view! {
+                                <g
+                                    class="meter-point"
+                                    tabindex="0"
+                                    role="img"
+                                    aria-label=label
+                                    on:focus=move |_| focused.set(Some(i))
+                                    on:mouseenter=move |_| focused.set(Some(i))
+                                    on:blur=move |_| focused.set(None)
+                                >
+                                    <title>{title}</title>
+                                    <circle cx=(i as f32 * STEP + STEP / 2.0).to_string() cy=y(p).to_string() r="3"></circle>
+                                </g>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </svg>
+            <figcaption class="small" data-testid="end-meter-words">
+                {words}
+                {move || readout().map(|r| view! { " " <span class="meter-readout" data-testid="end-meter-readout">{r}</span> })}
+            </figcaption>
+        </figure>
+    }
+}
+
+/// Under the chat: how much of the model's context window the conversation
+/// fills, and what the latest turn re-used from the KV cache.
+#[component]
+fn ContextMeter() -> impl IntoView {
+    let s = state();
+    let latest = move || s.chat.with(|c| c.iter().rev().find_map(|t| t.answer.timings.clone()));
+    let context = move || s.instruct_model.with(|m| m.context_tokens);
+    move || {
+        latest().map(|t| {
+            let used = t.prompt_tokens + t.generated_tokens;
+            view! {
+                <div class="context-meter" data-testid="context-meter">
+                    <meter
+                        min="0"
+                        max=context().max(1).to_string()
+                        value=used.to_string()
+                        aria-label="Context window used"
+                        data-reused=t.reused_tokens.to_string()
+                        data-new=(t.prompt_tokens - t.reused_tokens.min(t.prompt_tokens)).to_string()
+                        data-generated=t.generated_tokens.to_string()
+                    ></meter>
+                    <p class="small" data-testid="context-words">{text::chat_context_words(&t, context())}</p>
+                </div>
+            }
+        })
     }
 }
 
@@ -186,6 +293,7 @@ pub(super) fn ChatPanel() -> impl IntoView {
             />
         </ol>
         {move || s.chat.with(|c| c.is_empty()).then(|| view! { <p class="muted">"Press Ask to start the conversation."</p> })}
+        <ContextMeter/>
         <div class="follow-up">
             <label for="follow-up">"Follow-up"</label>
             <input

@@ -12,7 +12,12 @@ pub(super) fn PromptPanel() -> impl IntoView {
     let s = state();
     let show_tokens = RwSignal::new(false);
     let instruct: Signal<Answer> = s.instruct.into();
-    let last_chat = Signal::derive(move || s.chat.with(|c| c.last().map(|t| t.answer.clone()).unwrap_or_default()));
+    // Which chat turn's prompt to show (None: the latest). Each turn's prompt
+    // is the whole conversation up to it, as the model read it.
+    let turn = RwSignal::new(None::<usize>);
+    let chat_prompt = Signal::derive(move || {
+        s.chat.with(|c| turn.get().and_then(|i| c.get(i)).or(c.last()).map(|t| t.answer.clone()).unwrap_or_default())
+    });
     view! {
         <p class="explain">
             "This is exactly the string the instruct and chat model receive. The highlighted control tokens such as "
@@ -25,8 +30,23 @@ pub(super) fn PromptPanel() -> impl IntoView {
         </label>
         <h2>"Instruct prompt"</h2>
         <PromptView answer=instruct show_tokens=show_tokens testid="prompt-instruct"/>
-        <h2>"Chat prompt (latest turn)"</h2>
-        <PromptView answer=last_chat show_tokens=show_tokens testid="prompt-chat"/>
+        <h2>"Chat prompt"</h2>
+        <p class="small">
+            <label for="prompt-turn">"The whole conversation the model read for turn "</label>
+            <select
+                id="prompt-turn"
+                data-testid="prompt-turn"
+                on:change=move |ev| turn.set(event_target_value(&ev).parse::<usize>().ok())
+            >
+                <option value="" selected=move || turn.get().is_none()>"latest"</option>
+                {move || {
+                    (0..s.chat.with(|c| c.len()))
+                        .map(|i| view! { <option value=i.to_string() selected=move || turn.get() == Some(i)>{(i + 1).to_string()}</option> })
+                        .collect_view()
+                }}
+            </select>
+        </p>
+        <PromptView answer=chat_prompt show_tokens=show_tokens testid="prompt-chat"/>
     }
 }
 

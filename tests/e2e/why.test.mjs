@@ -1,0 +1,114 @@
+// Why the three answers differ (issue 13), on the test GGUF at f32 in the
+// release page: the end-of-text meter under every answer.
+//   E2E_CLI_JSON  the native CLI's f32 answers, with `end_probs` per answer
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { env, launchBrowser, modelPhase } from './browser.mjs';
+
+const PAGE_URL = env('E2E_PAGE_URL');
+const HUB = env('E2E_HUB');
+const SPEC = env('E2E_MODEL_SPEC');
+const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
+// The instruct answer's second token: " capital" of "The capital of France is Paris.".
+const CLI_TOKEN_2 = ' capital';
+const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
+
+let browser, page;
+before(async () => {
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.setDefaultTimeout(60_000);
+  await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`);
+  for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(page, slot), /^ready/);
+});
+after(async () => { await browser?.close(); });
+
+async function ended(root, n = 1) {
+  await page.waitForFunction(([root, n]) => {
+    const all = document.querySelectorAll(`${root} [data-testid=answer]`);
+    return all.length === n && ['done', 'failed', 'stopped'].includes(all[n - 1].dataset.phase);
+  }, [root, n], { timeout: 240_000, polling: 100 });
+}
+
+const meterValues = async (meter) => (await meter.getAttribute('data-probs')).split(',').map(Number);
+
+function assertSameValues(name, got, want) {
+  assert.equal(got.length, want.length, `${name}: one value per step`);
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 1e-6 + want[i] * 1e-5, `${name} step ${i}: page ${g}, CLI ${want[i]}`));
+}
+
+test('end-of-text meter: under every answer, the CLI\'s values; the last is what the candidates show; keyboard-reachable; in words', { timeout: 600_000 }, async () => {
+  await page.locator('[data-testid=ask]').click();
+  for (const root of ['#panel-instruct', '#panel-chat', '#panel-foundation']) await ended(root);
+  for (const [name, root, want] of [['instruct', '#panel-instruct', CLI.instruct], ['chat', '#panel-chat', CLI.chat[0]], ['foundation', '#panel-foundation', CLI.foundation]]) {
+    const meter = page.locator(`${root} [data-testid=end-meter]`).last();
+    assertSameValues(name, await meterValues(meter), want.end_probs);
+    assert.equal(await meter.locator('.meter-point').count(), want.end_probs.length, `${name}: a point per step`);
+  }
+  // The instruct answer: unsure it is over while it writes, sure at the end.
+  const instruct = await meterValues(page.locator('#panel-instruct [data-testid=end-meter]'));
+  const last = instruct.at(-1);
+  assert.ok(last > 0.5 && instruct.slice(0, -1).every((p) => p < 0.1), JSON.stringify(instruct));
+  assert.match(CLI.instruct.text, /^The capital/);
+  assert.match(await page.locator('#panel-instruct [data-testid=end-meter-words]').textContent(),
+    new RegExp(`^End-of-text probability .* tokens, then ${(last * 100).toFixed(1)} % at the step where it stopped\\.`));
+
+  // The foundation tab (instruct weights on the raw string) ended at once:
+  // the meter's one value is the stop token's probability the candidates show.
+  assert.equal(CLI.foundation.token_ids.length, 1, 'the test file ends the raw question at once');
+  const chip = page.locator('#panel-foundation [data-testid=end-candidates] .cand.chosen');
+  const shown = Number((await chip.textContent()).match(/([\d.]+)%$/)[1]);
+  const [only] = await meterValues(page.locator('#panel-foundation [data-testid=end-meter]'));
+  assert.equal((only * 100).toFixed(1), shown.toFixed(1), `meter ${only} vs candidates ${shown} %`);
+  assert.match(await page.locator('#panel-foundation [data-testid=end-meter-words]').textContent(), /at the first step, so it stopped at once/);
+
+  // Keyboard: Tab reaches the points; focus names the token and the value.
+  await page.locator('#tab-instruct').click();
+  const first = page.locator('#panel-instruct .meter-point').first();
+  await first.focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('class')), 'meter-point', 'Tab moves to the next point');
+  const label = await page.locator('#panel-instruct .meter-point').nth(1).getAttribute('aria-label');
+  assert.equal(label, `Token 2 "${CLI_TOKEN_2}": end of text ${pct(instruct[1])}`);
+  assert.equal(await page.locator('#panel-instruct [data-testid=end-meter-readout]').textContent(), label, 'focus shows the same words');
+  await page.locator('#panel-instruct [data-testid=end-meter]').screenshot({ path: path.join(SHOTS, 'end-meter.png') });
+
+  // Each chat turn gets its own meter.
+  await page.locator('#tab-chat').click();
+  await page.locator('[data-testid=send-follow-up]').click();
+  await ended('#panel-chat', 2);
+  assertSameValues('chat turn 2', await meterValues(page.locator('#panel-chat [data-testid=end-meter]').nth(1)), CLI.chat[1].end_probs);
+});
+
+test('chat anatomy: a context meter under the chat, and the whole conversation the model read for any turn in the Prompt tab', { timeout: 300_000 }, async () => {
+  // After the previous test: two chat turns.
+  await page.locator('#tab-chat').click();
+  assert.equal(await page.locator('#panel-chat [data-testid=answer]').count(), 2);
+  const meter = page.locator('#panel-chat [data-testid=context-meter] meter');
+  const [reused, fresh, wrote, value, max] = await Promise.all(['data-reused', 'data-new', 'data-generated', 'value', 'max'].map((a) => meter.getAttribute(a).then(Number)));
+  const t = CLI.chat[1].timings;
+  assert.equal(reused + fresh, t.prompt_tokens, 'the whole conversation was read: re-used + new');
+  assert.equal(wrote, t.generated_tokens);
+  assert.equal(value, t.prompt_tokens + t.generated_tokens);
+  assert.ok(reused > CLI.chat[0].timings.prompt_tokens, `turn 2 re-used turn 1 from the cache (${reused})`);
+  assert.ok(max >= 2048 && max >= value, `the model's context window: ${max}`);
+  assert.equal(await page.locator('#panel-chat [data-testid=context-words]').textContent(),
+    `The conversation is now ${value} tokens of the model's ${max} (${(value * 100 / max).toFixed(1)} %). This turn re-used ${reused} from the cache, read ${fresh} new ones and wrote ${wrote}.`);
+
+  await page.locator('#tab-prompt').click();
+  const shown = () => page.locator('[data-testid=prompt-chat] pre.prompt').textContent();
+  assert.equal(await shown(), CLI.chat[1].prompt, 'the latest turn by default');
+  await page.locator('[data-testid=prompt-turn]').selectOption('0');
+  assert.equal(await shown(), CLI.chat[0].prompt);
+  await page.locator('[data-testid=prompt-turn]').selectOption('1');
+  assert.equal(await shown(), CLI.chat[1].prompt);
+  assert.ok(CLI.chat[1].prompt.startsWith(CLI.chat[0].prompt), 'turn 2 reads the whole conversation, turn 1 included');
+});
+
+/** The page's percentage words (text.rs `percent`). */
+function pct(p) {
+  const x = p * 100;
+  return x >= 10 ? `${x.toFixed(1)} %` : x >= 0.01 ? `${x.toFixed(2)} %` : '<0.01 %';
+}
