@@ -128,6 +128,17 @@ pub struct Ask {
     pub job: u64,
     pub prompt: Prompt,
     pub settings: SamplingSettings,
+    /// The model to ask, when not the one the prompt's mode uses (the
+    /// Compare tab: instruct weights on the raw question, foundation weights
+    /// on the templated prompt).
+    #[serde(default)]
+    pub slot: Option<Slot>,
+}
+
+impl Ask {
+    pub fn slot(&self) -> Slot {
+        self.slot.unwrap_or_else(|| self.prompt.mode().slot())
+    }
 }
 
 /// One token of a prompt, for the Prompt tab's token view.
@@ -410,7 +421,7 @@ mod tests {
         let mut chat = Conversation::new(Some("Be brief.".into()));
         chat.user("Hi");
         for prompt in [Prompt::Raw("Hi".into()), Prompt::Instruct("Hi".into()), Prompt::Chat(chat)] {
-            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3) });
+            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3), slot: Some(Slot::Foundation) });
             assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
         }
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };

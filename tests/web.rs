@@ -137,7 +137,7 @@ fn asks_in(posted: Vec<ToWorker>) -> Vec<(u64, Mode, String, Vec<Message>, usize
         .into_iter()
         .filter_map(|m| match m {
             // (job, mode, the question or the chat's last message, the chat's messages, max_new_tokens)
-            ToWorker::Ask(Ask { job, prompt, settings }) => {
+            ToWorker::Ask(Ask { job, prompt, settings, .. }) => {
                 let (question, messages) = match &prompt {
                     Prompt::Raw(q) | Prompt::Instruct(q) => (q.clone(), vec![]),
                     Prompt::Chat(c) => (c.turns.last().map(|m| m.content.clone()).unwrap_or_default(), c.messages()),
@@ -236,7 +236,7 @@ async fn tabs_are_aria_tabs_switched_by_click_and_arrow_keys() {
     let _page = Page::open().await;
     let tabs = qa("[role=tablist] [role=tab]");
     let labels: Vec<String> = tabs.iter().map(text).collect();
-    assert_eq!(labels, ["Foundation", "Instruct", "Chat", "Prompt"]);
+    assert_eq!(labels, ["Foundation", "Instruct", "Chat", "Prompt", "Compare"]);
     for t in &tabs {
         let panel = q(&format!("#{}", attr(t, "aria-controls").expect("aria-controls")));
         assert_eq!(attr(&panel, "role").as_deref(), Some("tabpanel"));
@@ -246,7 +246,7 @@ async fn tabs_are_aria_tabs_switched_by_click_and_arrow_keys() {
     assert_eq!(selected_tab(), "tab-instruct");
     assert_eq!(visible_panels(), ["panel-instruct"]);
     let tabindex: Vec<_> = tabs.iter().map(|t| attr(t, "tabindex").unwrap_or_default()).collect();
-    assert_eq!(tabindex, ["-1", "0", "-1", "-1"]);
+    assert_eq!(tabindex, ["-1", "0", "-1", "-1", "-1"]);
 
     click(&q("#tab-chat")).await;
     assert_eq!(selected_tab(), "tab-chat");
@@ -257,12 +257,13 @@ async fn tabs_are_aria_tabs_switched_by_click_and_arrow_keys() {
     // Arrow keys move the selection and the focus, wrapping at both ends; Home / End jump.
     let steps = [
         ("ArrowRight", "tab-prompt"),
+        ("ArrowRight", "tab-compare"),
         ("ArrowRight", "tab-foundation"),
+        ("ArrowLeft", "tab-compare"),
         ("ArrowLeft", "tab-prompt"),
-        ("ArrowLeft", "tab-chat"),
         ("Home", "tab-foundation"),
-        ("End", "tab-prompt"),
-        ("a", "tab-prompt"),
+        ("End", "tab-compare"),
+        ("a", "tab-compare"),
     ];
     for (k, want) in steps {
         let from = q(&format!("#{}", selected_tab()));
@@ -478,7 +479,7 @@ async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
         .take_posted()
         .into_iter()
         .filter_map(|m| match m {
-            ToWorker::Ask(Ask { job, prompt, settings }) => Some((job, prompt.mode(), settings.show_candidates)),
+            ToWorker::Ask(Ask { job, prompt, settings, .. }) => Some((job, prompt.mode(), settings.show_candidates)),
             _ => None,
         })
         .collect();

@@ -37,6 +37,8 @@ thread_local! {
     /// Files the user picked for a slot (foundation, instruct): kept so a
     /// precision change or a worker restart loads them again.
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
+    /// Follow-ups still to ask, one after each chat answer that ends well.
+    static PENDING_FOLLOW_UPS: RefCell<std::collections::VecDeque<String>> = const { RefCell::new(std::collections::VecDeque::new()) };
     /// The user agreed to download from the hub (the "Download 540 MB" click).
     static AGREED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -60,7 +62,8 @@ fn watchdog(state: AppState) {
     let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
     let (f, i) = (state.foundation_model.get_untracked(), state.instruct_model.get_untracked());
     let (fa, ia, chat) = (state.foundation.get_untracked(), state.instruct.get_untracked(), state.chat.get_untracked());
-    let mut answers = vec![(&fa, &f), (&ia, &i)];
+    let grid = state.grid.get_untracked();
+    let mut answers = vec![(&fa, &f), (&ia, &i), (&grid.instruct_raw, &i), (&grid.foundation_templated, &f)];
     answers.extend(chat.iter().map(|t| (&t.answer, &i)));
     let base_ms = state.config.with_value(|c| c.watchdog_s) * 1000.0;
     if let Some((spec, allowed_ms)) = super::state::allowed_silence(&answers, &[&f, &i], base_ms) {
@@ -143,6 +146,11 @@ fn restart(state: AppState, hang: Option<(String, f64)>) {
     state.chat.update(|c| {
         for t in c.iter_mut().filter(|t| t.answer.phase.busy()) {
             t.answer.phase = Phase::Failed(format!("{why} Send it again to retry."));
+        }
+    });
+    state.grid.update(|g| {
+        for a in [&mut g.instruct_raw, &mut g.foundation_templated].into_iter().filter(|a| a.phase.busy()) {
+            a.phase = Phase::Failed(format!("{why} Open the tab again after the next Ask."));
         }
     });
     if restarts > MAX_RESTARTS {
@@ -347,25 +355,31 @@ fn receive(state: AppState, msg: FromWorker) {
             a.text.push_str(&text);
             a.tokens.push(GenToken { id, text, candidates });
         }),
-        FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates, end_prob } => state.with_answer(job, |a| {
-            a.end_probs.extend(end_prob);
-            a.phase = match stop_reason {
-                Some(r) => Phase::Done(r),
-                None => Phase::Stopped,
-            };
-            // The end-of-text id the model picked ends `token_ids`.
-            a.end_step = match (stop_reason, token_ids.last(), end_candidates.is_empty()) {
-                (Some(StopReason::EndOfText), Some(&id), false) => {
-                    let text = end_candidates.iter().find(|c| c.id == id).map(|c| c.text.clone()).unwrap_or_default();
-                    Some(GenToken { id, text, candidates: end_candidates })
+        FromWorker::Done { job, stop_reason, timings, token_ids, reply, end_candidates, end_prob } => {
+            let ended_well = stop_reason.is_some();
+            state.with_answer(job, |a| {
+                a.end_probs.extend(end_prob);
+                a.phase = match stop_reason {
+                    Some(r) => Phase::Done(r),
+                    None => Phase::Stopped,
+                };
+                // The end-of-text id the model picked ends `token_ids`.
+                a.end_step = match (stop_reason, token_ids.last(), end_candidates.is_empty()) {
+                    (Some(StopReason::EndOfText), Some(&id), false) => {
+                        let text = end_candidates.iter().find(|c| c.id == id).map(|c| c.text.clone()).unwrap_or_default();
+                        Some(GenToken { id, text, candidates: end_candidates })
+                    }
+                    _ => None,
+                };
+                if timings.prompt_tokens > 0 {
+                    a.timings = Some(timings);
                 }
-                _ => None,
-            };
-            if timings.prompt_tokens > 0 {
-                a.timings = Some(timings);
+                a.reply = reply;
+            });
+            if ended_well {
+                next_follow_up(state, job);
             }
-            a.reply = reply;
-        }),
+        }
         FromWorker::Failed { job, message } => state.with_answer(job, |a| a.phase = Phase::Failed(message)),
     }
 }
@@ -386,12 +400,16 @@ pub fn ask(state: AppState) {
     let (f, i, c) = (state.job_id(), state.job_id(), state.job_id());
     state.foundation.set(Answer::waiting(f, max));
     state.instruct.set(Answer::waiting(i, max));
+    state.grid.set(Default::default());
     state.chat.set(vec![]);
     let conversation = state.conversation(&question);
     state.chat.set(vec![ChatTurn { user: question.clone(), answer: Answer::waiting(c, max) }]);
-    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5) }));
-    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0) }));
-    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0) }));
+    // A link's follow-ups are asked once, after its first Ask.
+    let replay = state.replay.try_update_value(std::mem::take).unwrap_or_default();
+    PENDING_FOLLOW_UPS.with(|p| *p.borrow_mut() = replay.into());
+    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5), slot: None }));
+    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0), slot: None }));
+    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None }));
 }
 
 /// The chat's follow-up box: one more turn with the whole history.
@@ -406,11 +424,50 @@ pub fn follow_up(state: AppState) {
     let conversation = state.conversation(&text);
     state.chat.update(|c| c.push(ChatTurn { user: text, answer: Answer::waiting(job, max) }));
     state.follow_up.set(String::new());
-    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0) }));
+    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None }));
 }
 
 pub fn stop() {
+    PENDING_FOLLOW_UPS.with(|p| p.borrow_mut().clear());
     send(&ToWorker::Stop);
+}
+
+/// After a chat answer ended well: the next of a link's follow-ups, if any.
+fn next_follow_up(state: AppState, job: u64) {
+    let latest = state.chat.with_untracked(|c| c.last().and_then(|t| t.answer.job)) == Some(job);
+    if let Some(text) = latest.then(|| PENDING_FOLLOW_UPS.with(|p| p.borrow_mut().pop_front())).flatten() {
+        state.follow_up.set(text);
+        follow_up(state);
+    }
+}
+
+/// A link that reproduces the page (`link::share_query`), shown and put on
+/// the clipboard when the browser allows it.
+pub fn copy_link(state: AppState) {
+    let Some(window) = web_sys::window() else { return };
+    let location = window.location();
+    let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
+    let config = state.config.get_value();
+    let settings = state.settings.get_untracked();
+    let asked: Vec<String> = state.chat.with_untracked(|c| c.iter().skip(1).map(|t| t.user.clone()).collect());
+    let follow_ups = if state.chat.with_untracked(|c| c.is_empty()) { config.follow_ups.clone() } else { asked };
+    let shared = super::link::Shared {
+        config: &config,
+        question: &state.question.get_untracked(),
+        precision: settings.precision,
+        sampling: &settings.sampling,
+        follow_up_max_new_tokens: settings.follow_up_max_new_tokens,
+        system: &state.system_prompt.get_untracked(),
+        follow_ups: &follow_ups,
+    };
+    let url = format!("{base}?{}", super::link::share_query(&shared));
+    state.share_link.set(Some((url.clone(), false)));
+    let copied = window.navigator().clipboard().write_text(&url);
+    wasm_bindgen_futures::spawn_local(async move {
+        if wasm_bindgen_futures::JsFuture::from(copied).await.is_ok() {
+            state.share_link.set(Some((url, true)));
+        }
+    });
 }
 
 pub fn reset_chat(state: AppState) {

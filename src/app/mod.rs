@@ -2,12 +2,14 @@
 //! engine; it talks to the worker ([`bridge`]) in [`crate::protocol`] messages.
 //!
 //! - [`state`]: the page's state as plain data (answers, chat, model status,
-//!   settings); [`text`]: pure helpers (URL query, prompt highlighting, words
-//!   for states, sizes and speeds). Both unit-tested natively.
+//!   settings); [`link`]: the address (what its query sets, and the link that
+//!   reproduces the page); [`text`]: pure helpers (prompt highlighting, words
+//!   for states, sizes and speeds). All unit-tested natively.
 //! - `signals`: that state in signals, shared as context.
 //! - `bridge`: the worker: start, send, receive, restart after a crash.
 //! - `views`: the components.
 
+pub mod link;
 pub mod state;
 pub mod text;
 

@@ -3,10 +3,10 @@
 
 use leptos::prelude::*;
 
-use super::state::{Answer, ChatTurn, ModelStatus, Settings, StorageInfo, Tab};
-use super::text::PageConfig;
+use super::state::{Answer, ChatTurn, Grid, ModelStatus, Settings, StorageInfo, Tab};
+use super::link::PageConfig;
 use crate::engine::modes::DEFAULT_FOLLOW_UP;
-use crate::protocol::{Conversation, SamplingSettings, Slot};
+use crate::protocol::{Conversation, Slot};
 
 /// Every signal of the page; `Copy`, shared through context.
 #[derive(Clone, Copy)]
@@ -28,24 +28,34 @@ pub struct AppState {
     pub storage: RwSignal<StorageInfo>,
     /// The storage panel is open (it refreshes when a model finishes loading).
     pub storage_open: RwSignal<bool>,
+    /// A link's follow-ups not yet asked: the chat asks them in order after
+    /// the first Ask, so the link reproduces the whole conversation.
+    pub replay: StoredValue<Vec<String>>,
+    /// The Compare tab's own two answers.
+    pub grid: RwSignal<Grid>,
+    /// The link "Copy link" made, and whether the clipboard took it.
+    pub share_link: RwSignal<Option<(String, bool)>>,
 }
 
 impl AppState {
     pub fn new(config: PageConfig) -> Self {
         let settings = Settings {
-            sampling: SamplingSettings::default(),
-            follow_up_max_new_tokens: 40,
+            sampling: config.sampling.clone(),
+            follow_up_max_new_tokens: config.follow_up_max_new_tokens,
             precision: config.precision,
         };
         Self {
             question: RwSignal::new(config.question.clone()),
+            share_link: RwSignal::new(None),
+            grid: RwSignal::new(Grid::default()),
             notice: RwSignal::new(config.warning.clone()),
+            replay: StoredValue::new(config.follow_ups.clone()),
+            system_prompt: RwSignal::new(config.system.clone()),
             config: StoredValue::new(config),
             tab: RwSignal::new(Tab::Instruct),
             foundation: RwSignal::new(Answer::default()),
             instruct: RwSignal::new(Answer::default()),
             chat: RwSignal::new(vec![]),
-            system_prompt: RwSignal::new(String::new()),
             follow_up: RwSignal::new(DEFAULT_FOLLOW_UP.to_string()),
             settings: RwSignal::new(settings),
             foundation_model: RwSignal::new(ModelStatus::default()),
@@ -79,6 +89,12 @@ impl AppState {
         }
         if let Some(i) = self.chat.with_untracked(|c| c.iter().position(|t| t.answer.job == Some(job))) {
             self.chat.update(|c| f(&mut c[i].answer));
+            return;
+        }
+        match self.grid.with_untracked(|g| (g.instruct_raw.job == Some(job), g.foundation_templated.job == Some(job))) {
+            (true, _) => self.grid.update(|g| f(&mut g.instruct_raw)),
+            (_, true) => self.grid.update(|g| f(&mut g.foundation_templated)),
+            _ => {}
         }
     }
 
@@ -86,6 +102,7 @@ impl AppState {
         self.foundation.with(|a| a.phase.busy())
             || self.instruct.with(|a| a.phase.busy())
             || self.chat.with(|c| c.iter().any(|t| t.answer.phase.busy()))
+            || self.grid.with(|g| g.instruct_raw.phase.busy() || g.foundation_templated.phase.busy())
     }
 
     /// The chat's conversation for its next turn, ending with `new_user`.

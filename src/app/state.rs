@@ -153,16 +153,18 @@ pub enum Tab {
     Instruct,
     Chat,
     Prompt,
+    Compare,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Foundation, Tab::Instruct, Tab::Chat, Tab::Prompt];
+    pub const ALL: [Tab; 5] = [Tab::Foundation, Tab::Instruct, Tab::Chat, Tab::Prompt, Tab::Compare];
     pub fn id(self) -> &'static str {
         match self {
             Tab::Foundation => "foundation",
             Tab::Instruct => "instruct",
             Tab::Chat => "chat",
             Tab::Prompt => "prompt",
+            Tab::Compare => "compare",
         }
     }
     pub fn label(self) -> &'static str {
@@ -171,8 +173,20 @@ impl Tab {
             Tab::Instruct => "Instruct",
             Tab::Chat => "Chat",
             Tab::Prompt => "Prompt",
+            Tab::Compare => "Compare",
         }
     }
+}
+
+/// The Compare tab's two answers of its own (the other two cells are the
+/// Foundation and Instruct answers): the instruct weights on the raw
+/// question, the foundation weights on the templated prompt.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Grid {
+    pub instruct_raw: Answer,
+    pub foundation_templated: Answer,
+    /// The instruct answer (job) they were asked for.
+    pub for_job: Option<u64>,
 }
 
 /// How long the worker may stay silent before the page takes it for hung,

@@ -4,7 +4,7 @@
 
 use super::state::{FileProgress, LoadPhase, ModelStatus, Phase};
 pub use crate::engine::modes::{DEFAULT_FOLLOW_UP, DEFAULT_QUESTION};
-use crate::protocol::{CacheMode, Origin, Precision, StopReason, Timings};
+use crate::protocol::{Origin, StopReason, Timings};
 pub use crate::words::bytes;
 
 pub const DEFAULT_HUB: &str = "https://huggingface.co";
@@ -31,79 +31,6 @@ pub fn origin_words(hub: &str, revision: &str) -> Option<String> {
         (false, true) => Some(format!("from {host} @ {revision}")),
     }
 }
-
-/// What the URL query sets (`hub`, `foundation`, `instruct`, `q`, `precision`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PageConfig {
-    pub hub: String,
-    /// None: `?foundation=` was given empty (no foundation model).
-    pub foundation: Option<String>,
-    pub instruct: String,
-    pub question: String,
-    pub precision: Precision,
-    /// `?revision=` (a branch, tag or commit; default main).
-    pub revision: String,
-    /// `?cache=off` (do not use the browser's cache) or `full` (tests: simulate a full quota).
-    pub cache: CacheMode,
-    /// `?watchdog=S`: seconds of silence from a busy worker before it is
-    /// taken for hung and restarted (default 30).
-    pub watchdog_s: f64,
-    /// Words about a query value that was not understood.
-    pub warning: Option<String>,
-}
-
-/// `?precision=`: a name the engine knows ("" means the default).
-pub fn parse_precision(s: &str) -> Option<Precision> {
-    match s.trim() {
-        "" => Some(Precision::default()),
-        name => Precision::from_name(name),
-    }
-}
-
-pub fn precision_name(p: Precision) -> &'static str {
-    p.name()
-}
-
-pub fn page_config(query: &[(String, String)]) -> PageConfig {
-    let get = |k: &str| query.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.trim().to_string());
-    let mut warning = None;
-    let precision = match get("precision") {
-        None => Precision::default(),
-        Some(p) => parse_precision(&p).unwrap_or_else(|| {
-            warning = Some(format!("Unknown precision \"{p}\" in the address: using auto. Use auto, stored, f32, f16 or q8_0."));
-            Precision::default()
-        }),
-    };
-    PageConfig {
-        hub: get("hub").filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_HUB.into()),
-        foundation: match get("foundation") {
-            None => Some(DEFAULT_FOUNDATION.into()),
-            Some(f) if f.is_empty() => None,
-            Some(f) => Some(f),
-        },
-        instruct: get("instruct").filter(|i| !i.is_empty()).unwrap_or_else(|| DEFAULT_INSTRUCT.into()),
-        question: get("q").filter(|q| !q.is_empty()).unwrap_or_else(|| DEFAULT_QUESTION.into()),
-        precision,
-        revision: get("revision").filter(|r| !r.is_empty()).unwrap_or_else(|| "main".into()),
-        cache: match get("cache").as_deref() {
-            Some("off") => CacheMode::Off,
-            Some("full") => CacheMode::SimulateFull,
-            _ => CacheMode::Use,
-        },
-        watchdog_s: match get("watchdog").map(|w| w.parse::<f64>()) {
-            None => DEFAULT_WATCHDOG_S,
-            Some(Ok(s)) if s.is_finite() && s >= 1.0 => s,
-            Some(_) => {
-                warning = Some(format!("The watchdog must be a number of seconds, at least 1: using {DEFAULT_WATCHDOG_S}."));
-                DEFAULT_WATCHDOG_S
-            }
-        },
-        warning,
-    }
-}
-
-/// Seconds a busy worker may stay silent (see `state::allowed_silence`).
-pub const DEFAULT_WATCHDOG_S: f64 = 30.0;
 
 /// Download speed and time left, e.g. "12.3 MB/s, 4 s left".
 pub fn speed_words(done: u64, total: Option<u64>, elapsed_ms: f64) -> Option<String> {
@@ -337,10 +264,6 @@ pub fn ending_words(phase: &Phase, has_text: bool, max_new_tokens: usize) -> Opt
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
-    }
-
     #[test]
     fn timings_words() {
         let t = Timings { prompt_tokens: 7, reused_tokens: 0, prefill_ms: 200.0, generated_tokens: 1, decode_ms: 0.0 };
@@ -350,25 +273,6 @@ mod tests {
             timings_line(&t),
             "prompt: 63 tokens, 44 re-used from the cache, read in 100 ms (190 tok/s) · answer: 11 tokens, 20.0 tok/s (500 ms)"
         );
-    }
-
-    #[test]
-    fn query() {
-        let c = page_config(&q(&[]));
-        assert_eq!(c.hub, DEFAULT_HUB);
-        assert_eq!(c.foundation.as_deref(), Some(DEFAULT_FOUNDATION));
-        assert_eq!(c.precision, Precision::Auto);
-        let c = page_config(&q(&[("hub", "http://h"), ("foundation", ""), ("precision", "F32"), ("q", "Hi")]));
-        assert_eq!((c.hub.as_str(), c.foundation, c.precision, c.question.as_str()), ("http://h", None, Precision::F32, "Hi"));
-        assert!(page_config(&q(&[("precision", "f8")])).warning.is_some());
-        assert_eq!(c.revision, "main");
-        let c = page_config(&q(&[("revision", "v2"), ("cache", "off")]));
-        assert_eq!((c.revision.as_str(), c.cache), ("v2", CacheMode::Off));
-        assert_eq!((c.watchdog_s, c.warning), (DEFAULT_WATCHDOG_S, None));
-        assert_eq!(page_config(&q(&[("watchdog", "5")])).watchdog_s, 5.0);
-        let c = page_config(&q(&[("watchdog", "0")]));
-        assert_eq!(c.watchdog_s, DEFAULT_WATCHDOG_S);
-        assert!(c.warning.unwrap().contains("watchdog"));
     }
 
     #[test]

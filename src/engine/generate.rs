@@ -54,7 +54,7 @@ impl SamplingSettings {
         Self { max_new_tokens, ..Self::default() }
     }
 
-    fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         let bad = |m: &str| Err(EngineError::Settings(m.into()));
         if self.max_new_tokens == 0 {
             return bad("max_new_tokens must be at least 1");

@@ -176,7 +176,7 @@ async fn run_queue() {
     loop {
         // The next job, unless its model is still loading (then wait for `kick`).
         let next = with_state(|s| {
-            let slot = s.queue.front()?.prompt.mode().slot();
+            let slot = s.queue.front()?.slot();
             if matches!(s.slots[slot.index()], SlotState::Loading) {
                 return None;
             }
@@ -211,7 +211,7 @@ fn slot_name(slot: Slot) -> &'static str {
 
 /// Runs one answer to its end, one token per macrotask.
 async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
-    let Ask { job, prompt, settings } = ask;
+    let Ask { job, prompt, settings, .. } = ask;
     let err = |e: crate::engine::EngineError| e.to_string();
     // The prompt's text and ids, once: shown to the page, then run.
     let (text, ids, tokens) = {

@@ -1,5 +1,7 @@
 // Why the three answers differ (issue 13), on the test GGUF at f32 in the
-// release page: the end-of-text meter under every answer.
+// release page: the end-of-text meter under every answer, the chat's
+// anatomy, the 2×2 template grid, a link that reproduces the page. The tests
+// run in order on one page.
 //   E2E_CLI_JSON  the native CLI's f32 answers, with `end_probs` per answer
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,10 +101,11 @@ test('chat anatomy: a context meter under the chat, and the whole conversation t
 
   await page.locator('#tab-prompt').click();
   const shown = () => page.locator('[data-testid=prompt-chat] pre.prompt').textContent();
+  const select = page.locator('[data-testid=prompt-turn]');
   assert.equal(await shown(), CLI.chat[1].prompt, 'the latest turn by default');
-  await page.locator('[data-testid=prompt-turn]').selectOption('0');
+  await select.selectOption({ value: '0' });
   assert.equal(await shown(), CLI.chat[0].prompt);
-  await page.locator('[data-testid=prompt-turn]').selectOption('1');
+  await select.selectOption({ value: '1' });
   assert.equal(await shown(), CLI.chat[1].prompt);
   assert.ok(CLI.chat[1].prompt.startsWith(CLI.chat[0].prompt), 'turn 2 reads the whole conversation, turn 1 included');
 });
@@ -112,3 +115,88 @@ function pct(p) {
   const x = p * 100;
   return x >= 10 ? `${x.toFixed(1)} %` : x >= 0.01 ? `${x.toFixed(2)} %` : '<0.01 %';
 }
+
+const shownIds = (turn) => (turn.stop_reason === 'end_of_text' ? turn.token_ids.slice(0, -1) : turn.token_ids).join(',');
+
+test('the 2×2 grid: both weights on both prompts; two cells are the Foundation and Instruct answers (not recomputed), two run when the tab opens', { timeout: 300_000 }, async () => {
+  const job = (sel) => page.locator(`${sel} [data-testid=answer]`).first().getAttribute('data-job');
+  const [foundationJob, instructJob] = [await job('#panel-foundation'), await job('#panel-instruct')];
+  await page.locator('#tab-compare').click();
+  await page.waitForFunction(() => ['cell-instruct-raw', 'cell-foundation-templated'].every((c) => document.querySelector(`[data-testid=${c}] [data-testid=answer]`)?.dataset.phase === 'done'),
+    null, { timeout: 240_000, polling: 100 });
+  assert.equal(await job('[data-testid=cell-foundation-raw]'), foundationJob, 'the Foundation answer, not asked again');
+  assert.equal(await job('[data-testid=cell-instruct-templated]'), instructJob, 'the Instruct answer, not asked again');
+  const ids = (cell) => page.locator(`[data-testid=${cell}] [data-testid=answer]`).getAttribute('data-token-ids');
+  // The test file is in both slots, so the two new cells are the other two
+  // answers of the same weights: on the raw question the instruct weights end at once.
+  assert.equal(await ids('cell-instruct-raw'), shownIds(CLI.foundation));
+  assert.match(await page.locator('[data-testid=cell-instruct-raw] [data-testid=ending]').textContent(), /ended its answer at once/);
+  assert.equal(await ids('cell-foundation-templated'), shownIds(CLI.instruct));
+  assert.equal(await page.locator('[data-testid=cell-foundation-templated] [data-testid=answer-text]').textContent(), CLI.instruct.text);
+  assert.equal(await page.locator('#panel-compare [data-testid=end-meter]').count(), 4, 'each cell has its end-of-text meter');
+  const newJobs = [await job('[data-testid=cell-instruct-raw]'), await job('[data-testid=cell-foundation-templated]')];
+  await page.locator('#tab-instruct').click();
+  await page.locator('#tab-compare').click();
+  assert.deepEqual([await job('[data-testid=cell-instruct-raw]'), await job('[data-testid=cell-foundation-templated]')], newJobs, 'opening the tab again asks nothing');
+  await page.locator('#panel-compare').screenshot({ path: path.join(SHOTS, 'compare-grid.png') });
+});
+
+const idsOf = async (p, root, n = 0) => (await p.locator(`${root} [data-testid=answer]`).nth(n).getAttribute('data-token-ids'));
+
+async function setNumber(p, id, value) {
+  if (!(await p.locator(`#${id}`).isVisible())) await p.locator('details.settings summary').click();
+  await p.locator(`#${id}`).fill(String(value));
+  await p.locator(`#${id}`).dispatchEvent('change');
+}
+
+test('a link that reproduces the page: the question, settings, system prompt and follow-ups travel in it; a fresh browser gives the same ids; bad values are named', { timeout: 600_000 }, async () => {
+  await page.locator('#tab-instruct').click();
+  await page.locator('[data-testid=question]').fill('Name three primary colors.');
+  for (const [id, v] of [['max-new-tokens', 12], ['follow-up-max', 9], ['repetition-penalty', 1.3], ['top-k', 5], ['seed', 7]]) await setNumber(page, id, v);
+  await page.locator('#tab-chat').click();
+  await page.locator('details.system summary').click();
+  await page.locator('[data-testid=system-prompt]').fill('Answer in as few words as you can.');
+  await page.locator('[data-testid=ask]').click();
+  for (const root of ['#panel-instruct', '#panel-chat', '#panel-foundation']) await ended(root);
+  await page.locator('[data-testid=follow-up]').fill('And which of them is warm?');
+  await page.locator('[data-testid=send-follow-up]').click();
+  await ended('#panel-chat', 2);
+  const want = [await idsOf(page, '#panel-foundation'), await idsOf(page, '#panel-instruct'), await idsOf(page, '#panel-chat', 0), await idsOf(page, '#panel-chat', 1)];
+  assert.ok(want.every((ids) => ids.length > 0), JSON.stringify(want));
+
+  await page.locator('[data-testid=copy-link]').click();
+  const link = await page.locator('[data-testid=share-link]').inputValue();
+  for (const part of ['q=Name%20three%20primary%20colors.', 'precision=f32', 'max_new_tokens=12', 'follow_up_max_new_tokens=9', 'repetition_penalty=1.3',
+    'top_k=5', 'seed=7', 'system=Answer%20in%20as%20few%20words%20as%20you%20can.', 'follow=And%20which%20of%20them%20is%20warm%3F', `instruct=${SPEC}`]) {
+    assert.ok(link.includes(part), `${part} in ${link}`);
+  }
+
+  const other = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  try {
+    const p = await other.newPage();
+    p.setDefaultTimeout(60_000);
+    await p.goto(link);
+    for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(p, slot), /^ready/);
+    assert.equal(await p.locator('[data-testid=notice]').count(), 0, 'nothing in the link was refused');
+    assert.equal(await p.locator('[data-testid=question]').inputValue(), 'Name three primary colors.');
+    assert.equal(await p.locator('[data-testid=system-prompt]').inputValue(), 'Answer in as few words as you can.');
+    await p.locator('details.settings summary').click();
+    assert.equal(await p.locator('#max-new-tokens').inputValue(), '12');
+    await p.locator('[data-testid=ask]').click();
+    await p.waitForFunction(() => {
+      const all = document.querySelectorAll('#panel-chat [data-testid=answer]');
+      return all.length === 2 && all[1].dataset.phase === 'done';
+    }, null, { timeout: 240_000, polling: 100 });
+    await p.waitForFunction(() => ['#panel-instruct', '#panel-foundation'].every((r) => document.querySelector(`${r} [data-testid=answer]`)?.dataset.phase === 'done'));
+    const got = [await idsOf(p, '#panel-foundation'), await idsOf(p, '#panel-instruct'), await idsOf(p, '#panel-chat', 0), await idsOf(p, '#panel-chat', 1)];
+    assert.deepEqual(got, want, 'the same greedy ids from the link, the follow-up asked by itself');
+    assert.equal(await p.locator('[data-testid=chat-user]').nth(1).textContent(), 'And which of them is warm?');
+
+    await p.goto(`${link}&bogus=1&temperature=hot`);
+    const notice = await p.locator('[data-testid=notice]').textContent();
+    assert.match(notice, /does not know: bogus \(ignored\)/);
+    assert.match(notice, /temperature="hot" in the address is not a number/);
+  } finally {
+    await other.close();
+  }
+});

@@ -12,11 +12,11 @@ use crate::protocol::{Candidate, StopReason};
 
 /// The status, text, ending words and timings of one answer.
 #[component]
-fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<String>>) -> impl IntoView {
+pub(super) fn AnswerBody(answer: Signal<Answer>, #[prop(optional)] prefix: Option<Signal<String>>) -> impl IntoView {
     let ids = move || answer.with(|a| a.tokens.iter().map(|t| t.id.to_string()).collect::<Vec<_>>().join(","));
     let phase_attr = move || answer.with(|a| a.phase.name());
     view! {
-        <div class="answer" data-testid="answer" data-phase=phase_attr data-token-ids=ids>
+        <div class="answer" data-testid="answer" data-phase=phase_attr data-token-ids=ids data-job=move || answer.with(|a| a.job.map(|j| j.to_string()))>
             <p class="answer-text">
                 {move || prefix.map(|p| view! { <span class="prompt-echo">{move || p.get()}</span> })}
                 <span data-testid="answer-text">{move || answer.with(|a| a.text.clone())}</span>

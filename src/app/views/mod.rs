@@ -4,6 +4,7 @@
 //! Model output and templates are untrusted: always text nodes, never HTML.
 
 mod answers;
+mod compare;
 mod models;
 mod prompt;
 mod question;
@@ -16,7 +17,7 @@ use leptos::prelude::*;
 use super::bridge;
 use super::signals::AppState;
 use super::state::Tab;
-use super::text::page_config;
+use super::link::page_config;
 
 fn state() -> AppState {
     expect_context::<AppState>()
@@ -25,13 +26,14 @@ fn state() -> AppState {
 fn query_pairs() -> Vec<(String, String)> {
     let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
     let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search) else { return vec![] };
-    let mut out = vec![];
-    for k in ["hub", "foundation", "instruct", "q", "precision", "revision", "cache", "watchdog"] {
-        if let Some(v) = params.get(k) {
-            out.push((k.to_string(), v));
-        }
-    }
-    out
+    // Every pair, in order (`follow` repeats; unknown keys are named by `page_config`).
+    js_sys::Array::from(&params.into())
+        .iter()
+        .filter_map(|pair| {
+            let pair: js_sys::Array = pair.into();
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
 }
 
 #[component]
@@ -134,6 +136,7 @@ fn Tabs() -> impl IntoView {
                                 Tab::Instruct => view! { <answers::InstructPanel/> }.into_any(),
                                 Tab::Chat => view! { <answers::ChatPanel/> }.into_any(),
                                 Tab::Prompt => view! { <prompt::PromptPanel/> }.into_any(),
+                                Tab::Compare => view! { <compare::ComparePanel/> }.into_any(),
                             }}
                         </section>
                     }
@@ -152,6 +155,7 @@ fn TabBusy(tab: Tab) -> impl IntoView {
         Tab::Instruct => s.instruct.with(|a| a.phase.busy()),
         Tab::Chat => s.chat.with(|c| c.iter().any(|t| t.answer.phase.busy())),
         Tab::Prompt => false,
+        Tab::Compare => s.grid.with(|g| g.instruct_raw.phase.busy() || g.foundation_templated.phase.busy()),
     };
     move || busy().then(|| view! { <span class="dot" aria-label="writing"></span> })
 }

@@ -39,8 +39,21 @@ pub(super) fn QuestionBox() -> impl IntoView {
             <div class="actions">
                 <button class="primary" data-testid="ask" on:click=move |_| bridge::ask(s)>"Ask"</button>
                 <button data-testid="stop" on:click=move |_| bridge::stop() disabled=move || !s.any_busy()>"Stop"</button>
+                <button data-testid="copy-link" on:click=move |_| bridge::copy_link(s)>"Copy link"</button>
                 <span class="hint">"Ctrl+Enter asks too."</span>
             </div>
+            {move || {
+                s.share_link.get().map(|(url, copied)| {
+                    view! {
+                        <p class="share small">
+                            <label for="share-link">
+                                {if copied { "Copied. This link opens the page with the same question, models and settings, and the chat's follow-ups:" } else { "Copy this link (the browser did not let the page use the clipboard); it opens the page with the same question, models and settings, and the chat's follow-ups:" }}
+                            </label>
+                            <input id="share-link" data-testid="share-link" type="text" readonly prop:value=url/>
+                        </p>
+                    }
+                })
+            }}
         </section>
     }
 }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::state;
 use crate::app::bridge;
 use crate::app::state::Settings;
-use crate::app::text;
+use crate::app::link;
 
 fn num_input<T: std::str::FromStr + ToString + Copy + Send + Sync + 'static>(
     label: &'static str,
@@ -37,7 +37,7 @@ fn num_input<T: std::str::FromStr + ToString + Copy + Send + Sync + 'static>(
 pub(super) fn SettingsPanel() -> impl IntoView {
     let s = state();
     let on_precision = move |ev| {
-        if let Some(p) = text::parse_precision(&event_target_value(&ev)) {
+        if let Some(p) = link::parse_precision(&event_target_value(&ev)) {
             s.settings.update(|x| x.precision = p);
             bridge::load_models(s);
         }
@@ -71,7 +71,7 @@ pub(super) fn SettingsPanel() -> impl IntoView {
                                 view! {
                                     <option
                                         value=v
-                                        selected=move || s.settings.with(|x| text::precision_name(x.precision) == v)
+                                        selected=move || s.settings.with(|x| link::precision_name(x.precision) == v)
                                     >
                                         {l}
                                     </option>
