@@ -411,6 +411,38 @@ fn end_of_text_meter_is_the_softmax_mass_of_the_stop_tokens_at_every_step() {
 }
 
 #[test]
+fn scoring_an_answer_in_one_batch_equals_feeding_it_token_by_token() {
+    use three_answers::engine::model::Model;
+    let mut model = load_gguf(Precision::F32);
+    let prompt = model.tokenizer.encode(&Prompt::Instruct(modes::DEFAULT_QUESTION.into()).text(&model).unwrap()).unwrap();
+    let mut g = model.start_ids(prompt.clone(), SamplingSettings::greedy(30)).unwrap();
+    while let Step::Token { .. } = model.next_token(&mut g).unwrap() {}
+    let greedy = g.generated_ids().to_vec();
+    // The same answer with its second token swapped for a less likely one.
+    let mut other = greedy.clone();
+    other[1] = 1234;
+    for answer in [greedy.clone(), other] {
+        let scores = model.score(&prompt, &answer).unwrap();
+        assert_eq!(scores.len(), answer.len());
+        let mut fresh = Model::from_gguf(gguf_bytes(), Precision::F32).unwrap();
+        let mut row = fresh.forward(&prompt).unwrap();
+        for (i, (&id, s)) in answer.iter().zip(&scores).enumerate() {
+            let rank = 1 + row.iter().filter(|&&l| l > row[id as usize]).count() as u32;
+            let max = row.iter().copied().fold(f64::NEG_INFINITY, |m, l| m.max(f64::from(l)));
+            let prob = (f64::from(row[id as usize]) - max).exp() / row.iter().map(|&l| (f64::from(l) - max).exp()).sum::<f64>();
+            assert_eq!((s.id, s.rank), (id, rank), "token {i}");
+            assert!((f64::from(s.prob) - prob).abs() <= 1e-6 + prob * 1e-5, "token {i}: {} vs {prob}", s.prob);
+            row = fresh.forward(&[id]).unwrap();
+        }
+        if answer == greedy {
+            assert!(scores.iter().all(|s| s.rank == 1), "the weights that wrote it greedily rank every token first");
+        } else {
+            assert!(scores[1].rank > 1, "the swapped token is not this model's pick");
+        }
+    }
+}
+
+#[test]
 fn sampling_is_reproducible_by_seed() {
     let mut model = load_gguf(Precision::Stored);
     let sample = |model: &mut LanguageModel, seed| {

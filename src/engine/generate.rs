@@ -253,7 +253,8 @@ impl Generation {
     }
 }
 
-/// The softmax mass of `stop_ids` (each counted once). Written out rather
+/// The softmax mass of `stop_ids` (each counted once): P(end of text) for
+/// the meter, and any one token's probability for scoring. Written out rather
 /// than taken from candle's softmax: only a handful of entries are needed,
 /// and this keeps one summation order on every machine.
 pub fn stop_probability(logits: &[f32], stop_ids: &[u32]) -> f32 {

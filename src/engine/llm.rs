@@ -225,6 +225,41 @@ impl LanguageModel {
         result.map(|_| ())
     }
 
+    /// How this model rates an answer another model wrote (teacher forcing):
+    /// for each of `answer`'s tokens, its rank (1 = this model's own greedy
+    /// pick) and probability here, given `prompt` and the answer before it.
+    /// One batched pass over both (re-using the KV cache for a shared
+    /// prefix), no generation. At most [`MAX_SCORED`] answer tokens.
+    pub fn score(&mut self, prompt: &[u32], answer: &[u32]) -> Result<Vec<TokenScore>> {
+        if prompt.is_empty() || answer.is_empty() {
+            return Ok(vec![]);
+        }
+        let answer = &answer[..answer.len().min(MAX_SCORED)];
+        let all: Vec<u32> = prompt.iter().chain(answer).copied().collect();
+        let context = self.model.config.context_length;
+        if all.len() > context {
+            return Err(EngineError::PromptTooLong { prompt_tokens: all.len(), context });
+        }
+        // Row p of the logits predicts token p + 1: the rows from the last
+        // prompt token on are the ones that rate the answer.
+        let common = common_prefix(&self.cached, &all).min(prompt.len() - 1);
+        self.model.truncate_cache(common)?;
+        self.cached.truncate(common);
+        let logits = self.model.forward_all(&all[common..])?;
+        self.cached.extend_from_slice(&all[common..]);
+        let vocab = logits.len() / (all.len() - common);
+        Ok(answer
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| {
+                let row = &logits[(prompt.len() - 1 + i - common) * vocab..][..vocab];
+                let target = row.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY);
+                let rank = 1 + row.iter().filter(|&&l| l > target).count() as u32;
+                TokenScore { id, rank, prob: super::generate::stop_probability(row, &[id]) }
+            })
+            .collect())
+    }
+
     /// Forgets the KV cache (the next prompt is read from scratch).
     pub fn reset(&mut self) {
         self.model.clear_cache();
@@ -239,6 +274,19 @@ impl LanguageModel {
         let n = logits.len();
         Ok(candle_core::Tensor::from_vec(logits, n, &candle_core::Device::Cpu)?)
     }
+}
+
+/// The most answer tokens [`LanguageModel::score`] rates in one pass (its
+/// logits take `vocab` floats a token: 512 × 49152 × 4 bytes ≈ 100 MB).
+pub const MAX_SCORED: usize = 512;
+
+/// One answer token as another model rates it.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TokenScore {
+    pub id: u32,
+    /// 1: that model would have picked it too (greedy).
+    pub rank: u32,
+    pub prob: f32,
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {

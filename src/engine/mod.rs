@@ -28,7 +28,7 @@ pub mod weights;
 
 pub use error::{EngineError, Result};
 pub use generate::{Candidate, Generation, SamplingSettings, Step, StopReason, Timings};
-pub use llm::{CheckpointFiles, LanguageModel, ModelFiles};
+pub use llm::{CheckpointFiles, LanguageModel, ModelFiles, TokenScore};
 pub use config::Config;
 pub use weights::{Precision, ReadSeek};
 pub use modes::{Conversation, Mode, Prompt};

@@ -61,7 +61,7 @@ for (const [scheme, width, height] of [['light', 1280, 800], ['dark', 1280, 800]
     const announce = page.locator('#panel-instruct [data-testid=announce]');
     assert.equal(await announce.getAttribute('aria-live'), 'polite');
     assert.match(await announce.textContent(), /^Answer: /);
-    for (const tab of ['foundation', 'instruct', 'chat', 'prompt', 'compare']) {
+    for (const tab of ['foundation', 'instruct', 'chat', 'compare', 'prompt']) {
       await page.locator(`#tab-${tab}`).click();
       if (tab === 'foundation') await page.locator('[data-testid=toggle-candidates]').check();
       found.push(...await violations(page, `tab ${tab}`));

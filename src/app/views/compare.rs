@@ -57,7 +57,7 @@ pub(super) fn ComparePanel() -> impl IntoView {
         </p>
         <div class="grid2x2" role="table" aria-label="Two models, two prompts">
             <div role="row" class="grid-head">
-                <span role="columnheader"></span>
+                <span role="columnheader">"Model ↓, prompt →"</span>
                 <span role="columnheader">"Raw question"</span>
                 <span role="columnheader">"Templated prompt"</span>
             </div>
