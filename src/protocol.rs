@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::engine::{Candidate, Conversation, Message, Mode, Precision, Prompt, SamplingSettings, StopReason, Timings};
+pub use crate::engine::{Candidate, Conversation, Message, Mode, Precision, Prompt, SamplingSettings, StopReason, Timings, TokenScore};
 
 /// Which of the two loaded models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,6 +133,10 @@ pub struct Ask {
     /// on the templated prompt).
     #[serde(default)]
     pub slot: Option<Slot>,
+    /// Rate these answer ids under the prompt instead of generating
+    /// (`LanguageModel::score`; the reply is `FromWorker::Scored`).
+    #[serde(default)]
+    pub score: Option<Vec<u32>>,
 }
 
 impl Ask {
@@ -213,6 +217,8 @@ pub enum FromWorker {
         #[serde(default)]
         end_prob: Option<f32>,
     },
+    /// An `Ask` with `score`: each answer token's rank and probability.
+    Scored { job: u64, scores: Vec<TokenScore> },
     /// A job failed.
     Failed { job: u64, message: String },
 }
@@ -421,7 +427,7 @@ mod tests {
         let mut chat = Conversation::new(Some("Be brief.".into()));
         chat.user("Hi");
         for prompt in [Prompt::Raw("Hi".into()), Prompt::Instruct("Hi".into()), Prompt::Chat(chat)] {
-            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3), slot: Some(Slot::Foundation) });
+            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3), slot: Some(Slot::Foundation), score: None });
             assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
         }
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };

@@ -359,6 +359,7 @@ fn receive(state: AppState, msg: FromWorker) {
             let ended_well = stop_reason.is_some();
             state.with_answer(job, |a| {
                 a.end_probs.extend(end_prob);
+                a.generated_ids = token_ids.clone();
                 a.phase = match stop_reason {
                     Some(r) => Phase::Done(r),
                     None => Phase::Stopped,
@@ -380,7 +381,19 @@ fn receive(state: AppState, msg: FromWorker) {
                 next_follow_up(state, job);
             }
         }
-        FromWorker::Failed { job, message } => state.with_answer(job, |a| a.phase = Phase::Failed(message)),
+        FromWorker::Scored { job, scores } => state.shift.update(|s| {
+            if s.job == Some(job) {
+                s.scores = Some(scores);
+            }
+        }),
+        FromWorker::Failed { job, message } => {
+            state.shift.update(|s| {
+                if s.job == Some(job) {
+                    s.failed = Some(message.clone());
+                }
+            });
+            state.with_answer(job, |a| a.phase = Phase::Failed(message));
+        }
     }
 }
 
@@ -407,9 +420,9 @@ pub fn ask(state: AppState) {
     // A link's follow-ups are asked once, after its first Ask.
     let replay = state.replay.try_update_value(std::mem::take).unwrap_or_default();
     PENDING_FOLLOW_UPS.with(|p| *p.borrow_mut() = replay.into());
-    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5), slot: None }));
-    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0), slot: None }));
-    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None }));
+    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5), slot: None, score: None }));
+    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0), slot: None, score: None }));
+    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None, score: None }));
 }
 
 /// The chat's follow-up box: one more turn with the whole history.
@@ -424,7 +437,7 @@ pub fn follow_up(state: AppState) {
     let conversation = state.conversation(&text);
     state.chat.update(|c| c.push(ChatTurn { user: text, answer: Answer::waiting(job, max) }));
     state.follow_up.set(String::new());
-    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None }));
+    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None, score: None }));
 }
 
 pub fn stop() {

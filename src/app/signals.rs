@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{Answer, ChatTurn, Grid, ModelStatus, Settings, StorageInfo, Tab};
+use super::state::{Answer, ChatTurn, Grid, ModelStatus, Settings, Shift, StorageInfo, Tab};
 use super::link::PageConfig;
 use crate::engine::modes::DEFAULT_FOLLOW_UP;
 use crate::protocol::{Conversation, Slot};
@@ -31,6 +31,8 @@ pub struct AppState {
     /// A link's follow-ups not yet asked: the chat asks them in order after
     /// the first Ask, so the link reproduces the whole conversation.
     pub replay: StoredValue<Vec<String>>,
+    /// The instruct answer as the foundation model rates it.
+    pub shift: RwSignal<Shift>,
     /// The Compare tab's own two answers.
     pub grid: RwSignal<Grid>,
     /// The link "Copy link" made, and whether the clipboard took it.
@@ -48,6 +50,7 @@ impl AppState {
             question: RwSignal::new(config.question.clone()),
             share_link: RwSignal::new(None),
             grid: RwSignal::new(Grid::default()),
+            shift: RwSignal::new(Shift::default()),
             notice: RwSignal::new(config.warning.clone()),
             replay: StoredValue::new(config.follow_ups.clone()),
             system_prompt: RwSignal::new(config.system.clone()),

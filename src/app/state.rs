@@ -63,6 +63,8 @@ pub struct Answer {
     /// P(end of text) at each step: one per token, then the step that
     /// picked end-of-text (the end-of-text meter).
     pub end_probs: Vec<f32>,
+    /// Every id it picked, an end-of-text included (from `Done`).
+    pub generated_ids: Vec<u32>,
 }
 
 impl Answer {
@@ -176,6 +178,25 @@ impl Tab {
             Tab::Compare => "Compare",
         }
     }
+}
+
+/// The instruct answer as the foundation model rates it (what fine-tuning
+/// changed): asked once the instruct answer has ended.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Shift {
+    /// The instruct answer (job) it rates, and the scoring job.
+    pub for_job: Option<u64>,
+    pub job: Option<u64>,
+    pub scores: Option<Vec<crate::protocol::TokenScore>>,
+    pub failed: Option<String>,
+}
+
+/// Shares of an answer's tokens the base model ranks first, in its top 3,
+/// or lower: (same, top 3, shifted), each 0..=1.
+pub fn shift_shares(scores: &[crate::protocol::TokenScore]) -> (f32, f32, f32) {
+    let n = scores.len().max(1) as f32;
+    let count = |f: &dyn Fn(u32) -> bool| scores.iter().filter(|s| f(s.rank)).count() as f32 / n;
+    (count(&|r| r == 1), count(&|r| (2..=3).contains(&r)), count(&|r| r > 3))
 }
 
 /// The Compare tab's two answers of its own (the other two cells are the

@@ -211,8 +211,14 @@ fn slot_name(slot: Slot) -> &'static str {
 
 /// Runs one answer to its end, one token per macrotask.
 async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
-    let Ask { job, prompt, settings, .. } = ask;
+    let Ask { job, prompt, settings, score, .. } = ask;
     let err = |e: crate::engine::EngineError| e.to_string();
+    if let Some(answer) = score {
+        let m = &mut *model.borrow_mut();
+        let ids = m.tokenizer.encode(&prompt.text(m).map_err(err)?).map_err(err)?;
+        post(&FromWorker::Scored { job, scores: m.score(&ids, &answer).map_err(err)? });
+        return Ok(());
+    }
     // The prompt's text and ids, once: shown to the page, then run.
     let (text, ids, tokens) = {
         let m = model.borrow();

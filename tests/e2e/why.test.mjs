@@ -84,6 +84,26 @@ test('end-of-text meter: under every answer, the CLI\'s values; the last is what
   assertSameValues('chat turn 2', await meterValues(page.locator('#panel-chat [data-testid=end-meter]').nth(1)), CLI.chat[1].end_probs);
 });
 
+test('what fine-tuning changed: the instruct answer rated by the foundation model in one pass, coloured by rank, with the shares and each token\'s rank and probability', { timeout: 300_000 }, async () => {
+  await page.locator('#tab-instruct').click();
+  const shift = page.locator('#panel-instruct [data-testid=shift-tokens]');
+  await shift.waitFor({ timeout: 120_000 });
+  const spans = shift.locator('.tok');
+  assert.equal(await spans.count(), CLI.instruct.token_ids.length, 'one per id the instruct model picked, its end-of-text included');
+  // The test file is in both slots: the "base" model would have written every token itself.
+  assert.deepEqual(new Set(await spans.evaluateAll((els) => els.map((e) => `${e.className} ${e.dataset.rank}`))), new Set(['tok same 1']));
+  assert.equal(await page.locator('#panel-instruct [data-testid=shift-shares]').textContent(),
+    '100 % of this answer is what the base model would have written anyway; 0 % is in its top 3; 0 % was shifted by fine-tuning.');
+  const texts = await spans.allTextContents();
+  assert.equal(texts.slice(0, -1).join(''), CLI.instruct.text);
+  assert.equal(texts.at(-1), '⟨end⟩');
+  // The stop token's probability, read in one batch by the other slot, is the
+  // instruct meter's last value, read token by token: the same bits.
+  const meter = await meterValues(page.locator('#panel-instruct [data-testid=end-meter]'));
+  assert.equal(await spans.last().getAttribute('title'), `base model: rank 1, ${pct(meter.at(-1))}`);
+  assert.match(await spans.first().getAttribute('title'), /^base model: rank 1, \d+\.\d+ %$/);
+});
+
 test('chat anatomy: a context meter under the chat, and the whole conversation the model read for any turn in the Prompt tab', { timeout: 300_000 }, async () => {
   // After the previous test: two chat turns.
   await page.locator('#tab-chat').click();

@@ -243,6 +243,7 @@ pub(super) fn InstructPanel() -> impl IntoView {
             "question is wrapped in the chat template it was trained on (see the Prompt tab); then it answers and stops."
         </p>
         <AnswerBody answer=s.instruct.into()/>
+        <super::shift::ShiftView/>
     }
 }
 

@@ -28,12 +28,12 @@ fn fill_grid(s: AppState) {
     let greedy = crate::protocol::SamplingSettings { do_sample: false, ..settings.sampling(max, 0) };
     let (raw, templated) = (s.job_id(), s.job_id());
     s.grid.set(Grid { instruct_raw: Answer::waiting(raw, max), foundation_templated: Answer::waiting(templated, max), for_job: Some(job) });
-    bridge::send(&ToWorker::Ask(Ask { job: raw, prompt: Prompt::Raw(question), settings: greedy.clone(), slot: Some(Slot::Instruct) }));
+    bridge::send(&ToWorker::Ask(Ask { job: raw, prompt: Prompt::Raw(question), settings: greedy.clone(), slot: Some(Slot::Instruct), score: None }));
     let no_foundation = s.foundation_model.with_untracked(|m| matches!(m.phase, LoadPhase::None));
     if no_foundation {
         s.grid.update(|g| g.foundation_templated.phase = Phase::Failed("No foundation model is set, so this cell has no answer.".into()));
     } else {
-        bridge::send(&ToWorker::Ask(Ask { job: templated, prompt: Prompt::Raw(instruct.prompt), settings: greedy, slot: Some(Slot::Foundation) }));
+        bridge::send(&ToWorker::Ask(Ask { job: templated, prompt: Prompt::Raw(instruct.prompt), settings: greedy, slot: Some(Slot::Foundation), score: None }));
     }
 }
 

@@ -9,6 +9,7 @@ mod models;
 mod prompt;
 mod question;
 mod settings;
+mod shift;
 mod storage;
 
 use leptos::ev::KeyboardEvent;
