@@ -11,7 +11,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::signals::AppState;
-use super::state::{Answer, ChatTurn, FileProgress, GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
+use super::state::{Answer, ChatTurn, GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
 use crate::protocol::{Ask, FromWorker, ModelSource, Precision, Prompt, Slot, StopReason, ToWorker};
 
 /// Trunk's loader for the `worker` bin (next to index.html).
@@ -310,19 +310,9 @@ fn receive(state: AppState, msg: FromWorker) {
                 });
             }
         }
-        FromWorker::Progress { slot, file, done, total, origin } => state.model(slot).update(|m| {
-            m.phase = LoadPhase::Downloading;
-            let now = js_sys::Date::now();
-            match m.files.iter_mut().find(|f| f.file == file) {
-                Some(f) => {
-                    f.done = done;
-                    f.total = total;
-                    f.origin = origin;
-                    f.updated_ms = now;
-                }
-                None => m.files.push(FileProgress { file, done, total, origin, started_ms: now, updated_ms: now }),
-            }
-        }),
+        FromWorker::Progress { slot, file, done, total, origin } => {
+            state.model(slot).update(|m| m.progress(file, done, total, origin, js_sys::Date::now()))
+        }
         FromWorker::Warning { slot, message } => state.model(slot).update(|m| m.warning = Some(message)),
         FromWorker::Storage { files, usage, quota, message } => state.storage.update(|s| {
             *s = StorageInfo { files, usage, quota, message, persisted: s.persisted };
@@ -454,34 +444,6 @@ fn next_follow_up(state: AppState, job: u64) {
     }
 }
 
-/// A link that reproduces the page (`link::share_query`), shown and put on
-/// the clipboard when the browser allows it.
-pub fn copy_link(state: AppState) {
-    let Some(window) = web_sys::window() else { return };
-    let location = window.location();
-    let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
-    let config = state.config.get_value();
-    let settings = state.settings.get_untracked();
-    let asked: Vec<String> = state.chat.with_untracked(|c| c.iter().skip(1).map(|t| t.user.clone()).collect());
-    let follow_ups = if state.chat.with_untracked(|c| c.is_empty()) { config.follow_ups.clone() } else { asked };
-    let shared = super::link::Shared {
-        config: &config,
-        question: &state.question.get_untracked(),
-        precision: settings.precision,
-        sampling: &settings.sampling,
-        follow_up_max_new_tokens: settings.follow_up_max_new_tokens,
-        system: &state.system_prompt.get_untracked(),
-        follow_ups: &follow_ups,
-    };
-    let url = format!("{base}?{}", super::link::share_query(&shared));
-    state.share_link.set(Some((url.clone(), false)));
-    let copied = window.navigator().clipboard().write_text(&url);
-    wasm_bindgen_futures::spawn_local(async move {
-        if wasm_bindgen_futures::JsFuture::from(copied).await.is_ok() {
-            state.share_link.set(Some((url, true)));
-        }
-    });
-}
 
 pub fn reset_chat(state: AppState) {
     if state.chat.with_untracked(|c| c.iter().any(|t| t.answer.phase.busy())) {

@@ -134,6 +134,20 @@ pub struct ModelStatus {
     pub newer: Option<String>,
 }
 
+impl ModelStatus {
+    /// A file's progress (a new row for a file not seen before); `now_ms` is
+    /// the clock the speed words use.
+    pub fn progress(&mut self, file: String, done: u64, total: Option<u64>, origin: Origin, now_ms: f64) {
+        self.phase = LoadPhase::Downloading;
+        match self.files.iter_mut().find(|f| f.file == file) {
+            Some(f) => {
+                (f.done, f.total, f.origin, f.updated_ms) = (done, total, origin, now_ms);
+            }
+            None => self.files.push(FileProgress { file, done, total, origin, started_ms: now_ms, updated_ms: now_ms }),
+        }
+    }
+}
+
 /// The settings panel: the engine's sampling settings (the tutorial's
 /// defaults: greedy, 30 new tokens) plus what only the page has.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,10 +1,12 @@
-//! The question box: the question, example questions, Ask and Stop.
+//! The question box: the question, example questions, Ask, Stop, and Copy
+//! link (a link that reproduces the page, `link::share_query`).
 
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
 use super::state;
 use crate::app::bridge;
+use crate::app::signals::AppState;
 use crate::app::text::PRESETS;
 
 #[component]
@@ -39,7 +41,7 @@ pub(super) fn QuestionBox() -> impl IntoView {
             <div class="actions">
                 <button class="primary" data-testid="ask" on:click=move |_| bridge::ask(s)>"Ask"</button>
                 <button data-testid="stop" on:click=move |_| bridge::stop() disabled=move || !s.any_busy()>"Stop"</button>
-                <button data-testid="copy-link" on:click=move |_| bridge::copy_link(s)>"Copy link"</button>
+                <button data-testid="copy-link" on:click=move |_| copy_link(s)>"Copy link"</button>
                 <span class="hint">"Ctrl+Enter asks too."</span>
             </div>
             {move || {
@@ -56,4 +58,33 @@ pub(super) fn QuestionBox() -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// A link that reproduces the page (`link::share_query`), shown and put on
+/// the clipboard when the browser allows it.
+fn copy_link(state: AppState) {
+    let Some(window) = web_sys::window() else { return };
+    let location = window.location();
+    let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
+    let config = state.config.get_value();
+    let settings = state.settings.get_untracked();
+    let asked: Vec<String> = state.chat.with_untracked(|c| c.iter().skip(1).map(|t| t.user.clone()).collect());
+    let follow_ups = if state.chat.with_untracked(|c| c.is_empty()) { config.follow_ups.clone() } else { asked };
+    let shared = crate::app::link::Shared {
+        config: &config,
+        question: &state.question.get_untracked(),
+        precision: settings.precision,
+        sampling: &settings.sampling,
+        follow_up_max_new_tokens: settings.follow_up_max_new_tokens,
+        system: &state.system_prompt.get_untracked(),
+        follow_ups: &follow_ups,
+    };
+    let url = format!("{base}?{}", crate::app::link::share_query(&shared));
+    state.share_link.set(Some((url.clone(), false)));
+    let copied = window.navigator().clipboard().write_text(&url);
+    wasm_bindgen_futures::spawn_local(async move {
+        if wasm_bindgen_futures::JsFuture::from(copied).await.is_ok() {
+            state.share_link.set(Some((url, true)));
+        }
+    });
 }
