@@ -350,10 +350,10 @@ fn hex_of_len(v: Option<&serde_json::Value>, len: usize) -> Option<String> {
     (s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())).then_some(s)
 }
 
-/// The files of a tree listing (bad JSON: none). An all-zero `oid` (a
+/// The files of a tree listing (not a list: none). An all-zero `oid` (a
 /// server that does not know it) is no hash.
-pub fn parse_tree(json: &[u8]) -> Vec<TreeEntry> {
-    let Ok(serde_json::Value::Array(items)) = serde_json::from_slice::<serde_json::Value>(json) else { return vec![] };
+pub fn parse_tree(listing: &serde_json::Value) -> Vec<TreeEntry> {
+    let Some(items) = listing.as_array() else { return vec![] };
     items
         .iter()
         .filter(|it| it.get("type").and_then(|t| t.as_str()).unwrap_or("file") == "file")
@@ -412,12 +412,12 @@ mod tests {
         );
         let entry = |path: &str, size, sha256: Option<&String>, git_sha1: Option<&str>| TreeEntry { path: path.into(), size, sha256: sha256.cloned(), git_sha1: git_sha1.map(Into::into) };
         assert_eq!(
-            parse_tree(json.as_bytes()),
+            parse_tree(&serde_json::from_str(&json).unwrap()),
             vec![entry("config.json", 3, None, Some(&sha1)), entry("z.json", 4, None, None), entry("m.gguf", 9, Some(&sha), None)]
         );
         assert_eq!(revision_url("http://h/", "a/b", ""), "http://h/api/models/a/b/revision/main");
         assert!(is_commit(&sha1) && !is_commit("main"));
-        assert!(parse_tree(b"not json").is_empty());
+        assert!(parse_tree(&serde_json::json!({"error": "not a list"})).is_empty());
     }
 
     #[test]

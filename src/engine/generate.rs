@@ -230,50 +230,68 @@ impl Generation {
             p if p == 1.0 => logits.clone(),
             p => candle_transformers::utils::apply_repeat_penalty(logits, p, &self.context)?,
         };
+        let mut values = logits.to_vec1::<f32>()?;
         let logits = match self.settings.ignore_eos {
             false => logits,
             true => {
-                let mut v = logits.to_vec1::<f32>()?;
                 for &e in &self.eos_ids {
-                    if let Some(l) = v.get_mut(e as usize) {
+                    if let Some(l) = values.get_mut(e as usize) {
                         *l = f32::NEG_INFINITY;
                     }
                 }
-                Tensor::from_vec(v, logits.shape(), logits.device())?
+                Tensor::from_vec(values.clone(), logits.shape(), logits.device())?
             }
         };
-        let values = logits.to_vec1::<f32>()?;
-        self.end_probs.push(stop_probability(&values, &self.eos_ids));
+        // One softmax a step serves the meter and the candidates.
+        let softmax = Softmax::of(&values);
+        self.end_probs.push(softmax.mass(&values, &self.eos_ids));
         let candidates = match self.settings.show_candidates {
             0 => vec![],
-            k => top_candidates(&values, k, piece),
+            k => top_candidates(&values, &softmax, k, piece),
         };
         let id = self.processor.sample(&logits)?;
         Ok((id, candidates))
     }
 }
 
-/// The softmax mass of `stop_ids` (each counted once): P(end of text) for
-/// the meter, and any one token's probability for scoring. Written out rather
-/// than taken from candle's softmax: only a handful of entries are needed,
-/// and this keeps one summation order on every machine.
-pub fn stop_probability(logits: &[f32], stop_ids: &[u32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return 0.0;
+/// A softmax's shift and normalizer over one row of logits. Written out
+/// rather than taken from candle's softmax: only a handful of entries are
+/// needed, and this keeps one summation order (f64) on every machine.
+pub struct Softmax {
+    max: f32,
+    sum: f64,
+}
+
+impl Softmax {
+    pub fn of(logits: &[f32]) -> Self {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum = if max.is_finite() { logits.iter().map(|&l| f64::from(l - max).exp()).sum() } else { 0.0 };
+        Softmax { max, sum }
     }
-    let sum: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
-    let mut ids = stop_ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let stop: f64 = ids.iter().filter_map(|&i| logits.get(i as usize)).map(|&l| f64::from(l - max).exp()).sum();
-    (stop / sum) as f32
+
+    pub fn prob(&self, logit: f32) -> f32 {
+        match self.sum > 0.0 {
+            true => (f64::from(logit - self.max).exp() / self.sum) as f32,
+            false => 0.0,
+        }
+    }
+
+    /// The probability of any of `ids` (each counted once): P(end of text)
+    /// for the meter's stop tokens.
+    pub fn mass(&self, logits: &[f32], ids: &[u32]) -> f32 {
+        if self.sum <= 0.0 {
+            return 0.0;
+        }
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mass: f64 = ids.iter().filter_map(|&i| logits.get(i as usize)).map(|&l| f64::from(l - self.max).exp()).sum();
+        (mass / self.sum) as f32
+    }
 }
 
 /// The `k` most likely tokens with softmax probabilities.
-fn top_candidates(logits: &[f32], k: usize, piece: impl Fn(u32) -> String) -> Vec<Candidate> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+fn top_candidates(logits: &[f32], softmax: &Softmax, k: usize, piece: impl Fn(u32) -> String) -> Vec<Candidate> {
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
     let k = k.min(order.len());
     order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| logits[b as usize].total_cmp(&logits[a as usize]));
@@ -283,7 +301,7 @@ fn top_candidates(logits: &[f32], k: usize, piece: impl Fn(u32) -> String) -> Ve
         .into_iter()
         .map(|id| {
             let logit = logits[id as usize];
-            Candidate { id, text: piece(id), logit, prob: (logit - max).exp() / sum }
+            Candidate { id, text: piece(id), logit, prob: softmax.prob(logit) }
         })
         .collect()
 }

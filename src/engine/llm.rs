@@ -255,7 +255,7 @@ impl LanguageModel {
                 let row = &logits[(prompt.len() - 1 + i - common) * vocab..][..vocab];
                 let target = row.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY);
                 let rank = 1 + row.iter().filter(|&&l| l > target).count() as u32;
-                TokenScore { id, rank, prob: super::generate::stop_probability(row, &[id]) }
+                TokenScore { id, rank, prob: super::generate::Softmax::of(row).prob(target) }
             })
             .collect())
     }

@@ -178,10 +178,10 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     let stated = stated_sha256(&response);
     let listed = repo.expected(file).await;
     // A small file's git blob SHA-1 hashes a header with its length first.
-    let mut git_sha1 = listed.as_ref().and_then(|e| e.git_sha1.clone()).map(|want| {
+    let mut git_sha1 = listed.as_ref().and_then(|e| {
         let mut h = Sha1::new();
-        h.update(format!("blob {}\0", listed.as_ref().map_or(0, |e| e.size)).as_bytes());
-        (h, want)
+        h.update(format!("blob {}\0", e.size).as_bytes());
+        Some((h, e.git_sha1.clone()?))
     });
     let expected = stated.or_else(|| listed.as_ref().and_then(|e| e.sha256.clone()));
     let mode = repo.mode;

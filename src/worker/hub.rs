@@ -55,8 +55,8 @@ pub struct Repo {
     /// once the new commit's model loaded).
     replaced: Option<String>,
     commit: RefCell<Option<String>>,
-    /// Tree listings fetched, by folder (`None`: the hub has none).
-    trees: RefCell<Vec<(String, Option<Vec<TreeEntry>>)>>,
+    /// Tree listings fetched, by (revision or commit, folder) (`None`: the hub has none).
+    trees: RefCell<Vec<((String, String), Option<Vec<TreeEntry>>)>>,
     downloaded: RefCell<Vec<(String, Seal)>>,
     used: RefCell<Vec<String>>,
 }
@@ -178,14 +178,16 @@ impl Repo {
         Ok(serde_json::from_slice(&js_sys::Uint8Array::new(&buf).to_vec()).ok())
     }
 
-    /// The listing of one folder at `revision` (the commit once known).
+    /// The listing of one folder at `revision` (a branch, or the commit
+    /// once known), asked once per load.
     async fn tree(&self, dir: &str, revision: &str) -> Result<Option<Vec<TreeEntry>>, ApiError> {
-        if let Some((_, t)) = self.trees.borrow().iter().find(|(d, _)| d == dir) {
+        let key = (revision.to_string(), dir.to_string());
+        if let Some((_, t)) = self.trees.borrow().iter().find(|(k, _)| *k == key) {
             return Ok(t.clone());
         }
         let url = tree_url(&self.hub, &self.name, revision, dir);
-        let listing = self.api_json(&url, "the file list").await?.map(|v| parse_tree(v.to_string().as_bytes()));
-        self.trees.borrow_mut().push((dir.to_string(), listing.clone()));
+        let listing = self.api_json(&url, "the file list").await?.map(|v| parse_tree(&v));
+        self.trees.borrow_mut().push((key, listing.clone()));
         Ok(listing)
     }
 
@@ -225,8 +227,7 @@ impl Repo {
     /// login, or does not answer (then the download could not start either).
     pub async fn download_size(&self, gguf: Option<&str>) -> Result<Option<u64>, String> {
         let dir = gguf.and_then(|g| g.rsplit_once('/')).map(|(d, _)| d).unwrap_or("");
-        let Some(listing) = self.tree(dir, &self.revision.clone()).await.map_err(ApiError::words)? else { return Ok(None) };
-        self.trees.borrow_mut().clear(); // listed at the revision, not at a commit: not for checks
+        let Some(listing) = self.tree(dir, &self.revision).await.map_err(ApiError::words)? else { return Ok(None) };
         let wanted = |path: &str| match gguf {
             Some(g) => path == g,
             None => {
