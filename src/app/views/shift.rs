@@ -76,7 +76,7 @@ pub(super) fn ShiftView() -> impl IntoView {
         Some(
             view! {
                 <div class="shift" data-testid="shift">
-                    <h3>"What fine-tuning changed"</h3>
+                    <h2>"What fine-tuning changed"</h2>
                     <p class="small">
                         "The foundation model read the same prompt and this answer, token by token. "
                         <span class="tok same">"Its own pick"</span> ", " <span class="tok top3">"in its top 3"</span> ", "
