@@ -9,6 +9,13 @@ writes the files the official repo has besides: generation_config.json (when
 missing), vocab.json, merges.txt, special_tokens_map.json and README.md.
 Every file is replaced atomically, so running it again is fine. For
 scripts/hub-emulator.py (--repo OWNER/NAME=OUT_DIR).
+
+    python3 scripts/make-hub-repo.py --shape-1.7b OUT_DIR
+
+Gives a repo laid out by the first form SmolLM2-1.7B's shape: its config.json
+numbers, and a sparse model.safetensors of its bf16 size (a valid header, the
+rest zeros that take no disk). For the model picker's memory check, which
+reads only the listing and config.json.
 """
 import json
 import os
@@ -42,7 +49,31 @@ def load(path):
         return json.load(f)
 
 
+# SmolLM2-1.7B's config.json (HuggingFaceTB/SmolLM2-1.7B-Instruct), the numbers that size it.
+SHAPE_1_7B = {"hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 24, "num_attention_heads": 32,
+              "num_key_value_heads": 32, "vocab_size": 49152, "max_position_embeddings": 8192, "rope_theta": 130000,
+              "tie_word_embeddings": True, "torch_dtype": "bfloat16"}
+
+
+def shape_1_7b(out):
+    path = os.path.join(out, "config.json")
+    config = load(path)
+    config.update(SHAPE_1_7B)
+    write(path, json.dumps(config, indent=2))
+    c = SHAPE_1_7B
+    dim, hidden, layers, vocab = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"], c["vocab_size"]
+    weights = layers * (4 * dim * dim + 3 * dim * hidden + 2 * dim) + vocab * dim + dim
+    header = json.dumps({"__metadata__": {"format": "pt"}}).encode()
+    tmp = os.path.join(out, f"model.safetensors.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:  # a new file: the old name may be a hard link to the checkpoint's
+        f.write(len(header).to_bytes(8, "little") + header)
+        f.truncate(8 + len(header) + 2 * weights)
+    os.replace(tmp, os.path.join(out, "model.safetensors"))
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--shape-1.7b":
+        return shape_1_7b(sys.argv[2])
     if len(sys.argv) != 3:
         sys.exit(__doc__.strip().split("\n\n")[1].strip())
     src, out = sys.argv[1], sys.argv[2]

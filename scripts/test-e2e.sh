@@ -100,13 +100,18 @@ MIRROR=$!
 # localhost, CDN on 127.0.0.2) with the official repos' layout, written from
 # the bf16 checkpoint, and the GGUF as an LFS file (hub.test.mjs).
 HUB_REPOS="$OUT/hub-repos"
-for repo in HuggingFaceTB/SmolLM2-135M HuggingFaceTB/SmolLM2-135M-Instruct; do
+# The 360M siblings (the model picker loads them) hold the test weights too;
+# the 1.7B instruct repo has SmolLM2-1.7B's config.json and a sparse
+# model.safetensors of its bf16 size (3.4 GB on paper, nothing on disk): the
+# picker reads the listing and config.json and must refuse it at bf16.
+SIBLINGS=(HuggingFaceTB/SmolLM2-135M HuggingFaceTB/SmolLM2-135M-Instruct HuggingFaceTB/SmolLM2-360M HuggingFaceTB/SmolLM2-360M-Instruct HuggingFaceTB/SmolLM2-1.7B-Instruct)
+for repo in "${SIBLINGS[@]}"; do
   python3 "$ROOT/scripts/make-hub-repo.py" "$CKPT_BF16" "$HUB_REPOS/$repo" >&2
 done
+python3 "$ROOT/scripts/make-hub-repo.py" --shape-1.7b "$HUB_REPOS/HuggingFaceTB/SmolLM2-1.7B-Instruct" >&2
 mkdir -p "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF"
 ln -f "$MODEL" "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF/$NAME" 2>/dev/null || cp "$MODEL" "$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF/$NAME"
-python3 "$ROOT/scripts/hub-emulator.py" --repo "HuggingFaceTB/SmolLM2-135M=$HUB_REPOS/HuggingFaceTB/SmolLM2-135M" \
-  --repo "HuggingFaceTB/SmolLM2-135M-Instruct=$HUB_REPOS/HuggingFaceTB/SmolLM2-135M-Instruct" \
+python3 "$ROOT/scripts/hub-emulator.py" $(for r in "${SIBLINGS[@]}"; do printf -- '--repo %s=%s ' "$r" "$HUB_REPOS/$r"; done) \
   --repo "test/SmolLM2-135M-Instruct-GGUF=$HUB_REPOS/test/SmolLM2-135M-Instruct-GGUF" >"$OUT/hub-emulator.log" 2>&1 &
 EMULATOR=$!
 trap 'kill $SERVER $MIRROR $EMULATOR 2>/dev/null || true' EXIT

@@ -71,6 +71,11 @@ mod cli {
         /// many tokens greedily ignoring end-of-text; 3 runs, medians, one JSON line.
         #[arg(long)]
         bench: Option<usize>,
+        /// A branch, as the page's candidates make one: the foundation and
+        /// instruct answers start with these token ids (comma-separated),
+        /// then go on as usual.
+        #[arg(long, value_delimiter = ',')]
+        force_ids: Vec<u32>,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -168,7 +173,7 @@ mod cli {
         // 1. Foundation: the raw string, continued.
         let prompt = Prompt::Raw(a.question.clone()).text(&instruct)?;
         let foundation_model: &mut LanguageModel = base.as_mut().unwrap_or(&mut instruct);
-        let g = foundation_model.generate(&prompt, settings(a.max_new_tokens))?;
+        let g = answer(foundation_model, &prompt, settings(a.max_new_tokens), &a.force_ids)?;
         if a.base.is_none() {
             say("note: no --base given; the INSTRUCT weights stand in for the foundation model.".into());
         }
@@ -178,7 +183,7 @@ mod cli {
         // 2. Instruct: the templated prompt, shown before the answer.
         let prompt = Prompt::Instruct(a.question.clone()).text(&instruct)?;
         say(format!("== Templated prompt ==\n{prompt}"));
-        let g = instruct.generate(&prompt, settings(a.max_new_tokens))?;
+        let g = answer(&mut instruct, &prompt, settings(a.max_new_tokens), &a.force_ids)?;
         say(format!("== Instruct ==\n{}\n", describe(&g)));
         let instruct_turn = Turn::new(prompt, &g);
 
@@ -205,6 +210,17 @@ mod cli {
             println!("{}", serde_json::to_string_pretty(&report).expect("plain data serializes"));
         }
         Ok(())
+    }
+
+    /// One answer to `prompt`, starting with `forced` (a branch) when given.
+    fn answer(model: &mut LanguageModel, prompt: &str, settings: SamplingSettings, forced: &[u32]) -> Result<Generation> {
+        if forced.is_empty() {
+            return model.generate(prompt, settings);
+        }
+        let ids = model.tokenizer.encode(prompt)?;
+        let (mut g, _) = model.start_branch(ids, forced, settings)?;
+        while let three_answers::engine::Step::Token { .. } = model.next_token(&mut g)? {}
+        Ok(g)
     }
 
     fn bench(model: &mut LanguageModel, question: &str, new_tokens: usize, load_ms: f64) -> Result<()> {

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::inspect::ModelShape;
 pub use crate::engine::{Candidate, Conversation, Message, Mode, Precision, Prompt, SamplingSettings, StopReason, Timings, TokenScore};
 
 /// Which of the two loaded models.
@@ -120,6 +121,21 @@ pub enum ToWorker {
     Ask(Ask),
     /// Stop the running job and drop every queued one.
     Stop,
+    /// The model picker: what `source` would download and take in memory,
+    /// without loading it (`FromWorker::Inspected`).
+    Inspect { source: ModelSource },
+}
+
+/// What a model would take, before it is chosen (`ToWorker::Inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// The bytes its files take, from the hub's listing (None: no listing).
+    pub download_bytes: Option<u64>,
+    /// Every file it needs is in this browser's cache already.
+    pub cached: bool,
+    /// Its weight count and stored size (None: `shape_problem` says why).
+    pub shape: Option<ModelShape>,
+    pub shape_problem: Option<String>,
 }
 
 /// One answer to write: `job` names it in every reply about it.
@@ -137,9 +153,20 @@ pub struct Ask {
     /// (`LanguageModel::score`; the reply is `FromWorker::Scored`).
     #[serde(default)]
     pub score: Option<Vec<u32>>,
+    /// A branch: the answer starts with these ids (the answer's tokens
+    /// before a step, then the candidate chosen there) and goes on from
+    /// them (`LanguageModel::start_branch`; `FromWorker::Forced` gives
+    /// their texts). Empty: an answer from the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub force: Vec<u32>,
 }
 
 impl Ask {
+    /// An answer to `prompt` by the model its mode uses, from the start.
+    pub fn new(job: u64, prompt: Prompt, settings: SamplingSettings) -> Self {
+        Self { job, prompt, settings, slot: None, score: None, force: vec![] }
+    }
+
     pub fn slot(&self) -> Slot {
         self.slot.unwrap_or_else(|| self.prompt.mode().slot())
     }
@@ -191,6 +218,8 @@ pub enum FromWorker {
     LoadFailed { slot: Slot, message: String },
     /// A job started: the exact prompt string and its tokens.
     Started { job: u64, prompt: String, tokens: Vec<PromptToken> },
+    /// A branch's forced tokens, as text (one each), before its first `Token`.
+    Forced { job: u64, texts: Vec<String> },
     /// One generated token (`text` may be empty mid-character); `end_prob`:
     /// P(end of text) at this step (`Generation::end_probs`).
     Token {
@@ -221,6 +250,8 @@ pub enum FromWorker {
     Scored { job: u64, scores: Vec<TokenScore> },
     /// A job failed.
     Failed { job: u64, message: String },
+    /// `ToWorker::Inspect`'s answer: the report, or why the hub has none.
+    Inspected { source: ModelSource, report: Result<ModelReport, String> },
 }
 
 impl ToWorker {
@@ -427,7 +458,7 @@ mod tests {
         let mut chat = Conversation::new(Some("Be brief.".into()));
         chat.user("Hi");
         for prompt in [Prompt::Raw("Hi".into()), Prompt::Instruct("Hi".into()), Prompt::Chat(chat)] {
-            let m = ToWorker::Ask(Ask { job: 7, prompt, settings: SamplingSettings::greedy(3), slot: Some(Slot::Foundation), score: None });
+            let m = ToWorker::Ask(Ask { slot: Some(Slot::Foundation), force: vec![1, 2], ..Ask::new(7, prompt, SamplingSettings::greedy(3)) });
             assert_eq!(ToWorker::from_json(&m.to_json()).unwrap(), m);
         }
         let m = FromWorker::Progress { slot: Slot::Instruct, file: "x".into(), done: 1, total: Some(2), origin: Origin::Cache };

@@ -11,8 +11,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::signals::AppState;
-use super::state::{Answer, ChatTurn, GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
-use crate::protocol::{Ask, FromWorker, ModelSource, Precision, Prompt, Slot, StopReason, ToWorker};
+use super::state::{GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
+use crate::protocol::{FromWorker, ModelSource, Precision, Slot, StopReason, ToWorker};
 
 /// Trunk's loader for the `worker` bin (next to index.html).
 const WORKER_URL: &str = "./worker_loader.js";
@@ -37,8 +37,6 @@ thread_local! {
     /// Files the user picked for a slot (foundation, instruct): kept so a
     /// precision change or a worker restart loads them again.
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
-    /// Follow-ups still to ask, one after each chat answer that ends well.
-    static PENDING_FOLLOW_UPS: RefCell<std::collections::VecDeque<String>> = const { RefCell::new(std::collections::VecDeque::new()) };
     /// The user agreed to download from the hub (the "Download 540 MB" click).
     static AGREED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
@@ -165,7 +163,7 @@ fn restart(state: AppState, hang: Option<(String, f64)>) {
 }
 
 /// Answers cannot be written: the worker was not restarted after its crashes.
-fn worker_gone(state: AppState) -> bool {
+pub(super) fn worker_gone(state: AppState) -> bool {
     let gone = BRIDGE.with(|b| b.borrow().is_none());
     if gone {
         state.notice.set(Some(
@@ -231,7 +229,7 @@ pub fn delete_cached(model: String) {
 
 /// A hub address relative to the page (e.g. `./models`) made absolute, since
 /// the worker resolves URLs against its own script.
-fn absolute_hub(hub: &str) -> String {
+pub fn absolute_hub(hub: &str) -> String {
     let base = web_sys::window().and_then(|w| w.document()).and_then(|d| d.base_uri().ok().flatten()).unwrap_or_default();
     web_sys::Url::new_with_base(hub, &base).map(|u| u.href()).unwrap_or_else(|_| hub.to_string()).trim_end_matches('/').to_string()
 }
@@ -253,6 +251,14 @@ pub fn agree_to_download(state: AppState) {
 pub fn update_models(state: AppState) {
     AGREED.with(|a| a.set(true));
     send_load(state, true);
+}
+
+/// The model picker's choice (already in `config`): from the hub, both
+/// slots, its download agreed to (the picker showed its size).
+pub fn use_hub_models(state: AppState) {
+    LOCAL.with(|l| *l.borrow_mut() = [None, None]);
+    AGREED.with(|a| a.set(true));
+    send_load(state, false);
 }
 
 /// (Re)loads both models with the current precision.
@@ -339,6 +345,12 @@ fn receive(state: AppState, msg: FromWorker) {
             a.prompt_tokens = tokens;
             a.phase = Phase::Reading;
         }),
+        FromWorker::Forced { job, texts } => state.with_answer(job, |a| {
+            a.text = texts.concat();
+            for (t, text) in a.tokens.iter_mut().zip(texts) {
+                t.text = text;
+            }
+        }),
         FromWorker::Token { job, id, text, candidates, end_prob } => state.with_answer(job, |a| {
             a.phase = Phase::Streaming;
             a.end_probs.push(end_prob);
@@ -368,13 +380,17 @@ fn receive(state: AppState, msg: FromWorker) {
                 a.reply = reply;
             });
             if ended_well {
-                next_follow_up(state, job);
+                super::asking::next_follow_up(state, job);
             }
         }
         FromWorker::Scored { job, scores } => state.shift.update(|s| {
             if s.job == Some(job) {
                 s.scores = Some(scores);
             }
+        }),
+        FromWorker::Inspected { source, report } => state.reports.update(|r| {
+            r.retain(|(s, _)| *s != source);
+            r.push((source, report));
         }),
         FromWorker::Failed { job, message } => {
             state.shift.update(|s| {
@@ -385,69 +401,4 @@ fn receive(state: AppState, msg: FromWorker) {
             state.with_answer(job, |a| a.phase = Phase::Failed(message));
         }
     }
-}
-
-/// Ask: the question to all three (Foundation, Instruct, then Chat's first turn).
-pub fn ask(state: AppState) {
-    let question = state.question.get_untracked();
-    if question.trim().is_empty() {
-        state.notice.set(Some("Type a question first.".into()));
-        return;
-    }
-    if worker_gone(state) {
-        return;
-    }
-    send(&ToWorker::Stop);
-    let settings = state.settings.get_untracked();
-    let max = settings.sampling.max_new_tokens;
-    let (f, i, c) = (state.job_id(), state.job_id(), state.job_id());
-    state.foundation.set(Answer::waiting(f, max));
-    state.instruct.set(Answer::waiting(i, max));
-    state.grid.set(Default::default());
-    state.chat.set(vec![]);
-    let conversation = state.conversation(&question);
-    state.chat.set(vec![ChatTurn { user: question.clone(), answer: Answer::waiting(c, max) }]);
-    // A link's follow-ups are asked once, after its first Ask.
-    let replay = state.replay.try_update_value(std::mem::take).unwrap_or_default();
-    PENDING_FOLLOW_UPS.with(|p| *p.borrow_mut() = replay.into());
-    send(&ToWorker::Ask(Ask { job: f, prompt: Prompt::Raw(question.clone()), settings: settings.sampling(max, 5), slot: None, score: None }));
-    send(&ToWorker::Ask(Ask { job: i, prompt: Prompt::Instruct(question), settings: settings.sampling(max, 0), slot: None, score: None }));
-    send(&ToWorker::Ask(Ask { job: c, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None, score: None }));
-}
-
-/// The chat's follow-up box: one more turn with the whole history.
-pub fn follow_up(state: AppState) {
-    let text = state.follow_up.get_untracked();
-    if text.trim().is_empty() || worker_gone(state) {
-        return;
-    }
-    let settings = state.settings.get_untracked();
-    let max = settings.follow_up_max_new_tokens;
-    let job = state.job_id();
-    let conversation = state.conversation(&text);
-    state.chat.update(|c| c.push(ChatTurn { user: text, answer: Answer::waiting(job, max) }));
-    state.follow_up.set(String::new());
-    send(&ToWorker::Ask(Ask { job, prompt: Prompt::Chat(conversation), settings: settings.sampling(max, 0), slot: None, score: None }));
-}
-
-pub fn stop() {
-    PENDING_FOLLOW_UPS.with(|p| p.borrow_mut().clear());
-    send(&ToWorker::Stop);
-}
-
-/// After a chat answer ended well: the next of a link's follow-ups, if any.
-fn next_follow_up(state: AppState, job: u64) {
-    let latest = state.chat.with_untracked(|c| c.last().and_then(|t| t.answer.job)) == Some(job);
-    if let Some(text) = latest.then(|| PENDING_FOLLOW_UPS.with(|p| p.borrow_mut().pop_front())).flatten() {
-        state.follow_up.set(text);
-        follow_up(state);
-    }
-}
-
-
-pub fn reset_chat(state: AppState) {
-    if state.chat.with_untracked(|c| c.iter().any(|t| t.answer.phase.busy())) {
-        send(&ToWorker::Stop);
-    }
-    state.chat.set(vec![]);
 }

@@ -10,9 +10,12 @@
 //! - `views`: the components.
 
 pub mod link;
+pub mod picker;
 pub mod state;
 pub mod text;
 
+#[cfg(target_arch = "wasm32")]
+mod asking;
 #[cfg(target_arch = "wasm32")]
 mod bridge;
 #[cfg(target_arch = "wasm32")]

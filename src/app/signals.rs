@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::state::{Answer, ChatTurn, Grid, ModelStatus, Settings, Shift, StorageInfo, Tab};
 use super::link::PageConfig;
 use crate::engine::modes::DEFAULT_FOLLOW_UP;
-use crate::protocol::{Conversation, Slot};
+use crate::protocol::{Conversation, ModelReport, ModelSource, Slot};
 
 /// Every signal of the page; `Copy`, shared through context.
 #[derive(Clone, Copy)]
@@ -35,6 +35,8 @@ pub struct AppState {
     pub shift: RwSignal<Shift>,
     /// The Compare tab's own two answers.
     pub grid: RwSignal<Grid>,
+    /// The model picker's reports, by model (`ToWorker::Inspect`).
+    pub reports: RwSignal<Vec<(ModelSource, Result<ModelReport, String>)>>,
     /// The link "Copy link" made, and whether the clipboard took it.
     pub share_link: RwSignal<Option<(String, bool)>>,
 }
@@ -49,6 +51,7 @@ impl AppState {
         Self {
             question: RwSignal::new(config.question.clone()),
             share_link: RwSignal::new(None),
+            reports: RwSignal::new(vec![]),
             grid: RwSignal::new(Grid::default()),
             shift: RwSignal::new(Shift::default()),
             notice: RwSignal::new(config.warning.clone()),

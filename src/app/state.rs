@@ -65,6 +65,59 @@ pub struct Answer {
     pub end_probs: Vec<f32>,
     /// Every id it picked, an end-of-text included (from `Done`).
     pub generated_ids: Vec<u32>,
+    /// The settings it was asked with (a branch goes on with the same).
+    pub sampling: Option<SamplingSettings>,
+    /// Set when this answer is a branch of another.
+    pub branch: Option<Branch>,
+}
+
+/// A branch: an answer that takes another candidate at one step and goes
+/// on from there (the model's KV cache re-used up to that step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    /// The step (0-based token index) where it leaves the answer it came from.
+    pub step: usize,
+    /// The token picked there before, and the one taken instead (as text).
+    pub replaced: String,
+    pub chosen: String,
+    /// The first answer, before any branch: the way back.
+    pub original: Box<Answer>,
+}
+
+/// The candidates the model weighed at `step`: a token's, or (one past the
+/// last token) those of the step that picked end-of-text.
+pub fn step_candidates(a: &Answer, step: usize) -> Option<&GenToken> {
+    a.tokens.get(step).or_else(|| (step == a.tokens.len()).then_some(a.end_step.as_ref()).flatten())
+}
+
+/// A branch of `a` at `step` with candidate `id`, as job `job`: the answer
+/// to show while it is written (the steps before it and the chosen token,
+/// each with what the model weighed there, which a branch does not change)
+/// and the ids the worker forces. None while `a` is still being written, or
+/// for a step or candidate it does not have.
+pub fn branch_answer(a: &Answer, step: usize, id: u32, job: u64) -> Option<(Answer, Vec<u32>)> {
+    let here = step_candidates(a, step)?;
+    let chosen = here.candidates.iter().find(|c| c.id == id)?;
+    if a.phase.busy() || a.job.is_none() || id == here.id {
+        return None;
+    }
+    let mut tokens = a.tokens[..step].to_vec();
+    tokens.push(GenToken { id, text: chosen.text.clone(), candidates: here.candidates.clone() });
+    let forced = tokens.iter().map(|t| t.id).collect();
+    let original = a.branch.as_ref().map_or_else(|| Box::new(a.clone()), |b| b.original.clone());
+    let branch = Branch { step, replaced: here.text.clone(), chosen: chosen.text.clone(), original };
+    let next = Answer {
+        job: Some(job),
+        phase: Phase::Waiting,
+        prompt: a.prompt.clone(),
+        tokens,
+        end_probs: a.end_probs.iter().take(step + 1).copied().collect(),
+        max_new_tokens: a.max_new_tokens,
+        sampling: a.sampling.clone(),
+        branch: Some(branch),
+        ..Answer::default()
+    };
+    Some((next, forced))
 }
 
 impl Answer {
@@ -271,6 +324,41 @@ mod tests {
         assert_eq!(allowed_silence(&[(&waiting, &ready), (&reading, &ready)], &[&ready], 5_000.0), Some(("a/b".into(), 15_000.0)));
         assert_eq!(allowed_silence(&[(&idle, &ready)], &[&preparing], 5_000.0), Some(("c/d".into(), 50_000.0)), "a load is bounded too");
         assert_eq!(allowed_silence(&[(&waiting, &ready)], &[&ready, &preparing], 5_000.0), Some(("c/d".into(), 50_000.0)));
+    }
+
+    #[test]
+    fn a_branch_keeps_the_steps_before_it_and_leads_back_to_the_first_answer() {
+        let cand = |id: u32, text: &str| Candidate { id, text: text.into(), logit: 0.0, prob: 0.5 };
+        let tok = |id: u32, text: &str, other: u32| GenToken { id, text: text.into(), candidates: vec![cand(id, text), cand(other, "x")] };
+        let a = Answer {
+            job: Some(4),
+            phase: Phase::Done(StopReason::EndOfText),
+            prompt: "Q".into(),
+            tokens: vec![tok(10, "The", 11), tok(20, " capital", 21)],
+            end_step: Some(tok(2, "<|im_end|>", 30)),
+            end_probs: vec![0.1, 0.2, 0.9],
+            max_new_tokens: 8,
+            sampling: Some(SamplingSettings::greedy(8)),
+            ..Answer::default()
+        };
+        let (b, forced) = branch_answer(&a, 1, 21, 9).unwrap();
+        assert_eq!(forced, vec![10, 21]);
+        assert_eq!((b.job, &b.phase, b.prompt.as_str(), b.end_probs.as_slice()), (Some(9), &Phase::Waiting, "Q", &[0.1, 0.2][..]));
+        assert_eq!(b.tokens[1].candidates, a.tokens[1].candidates, "what the model weighed at the step is the same");
+        let info = b.branch.clone().unwrap();
+        assert_eq!((info.step, info.replaced.as_str(), info.chosen.as_str(), *info.original == a), (1, " capital", "x", true));
+        // At the step that ended it: the answer goes on instead of stopping.
+        let (_, forced) = branch_answer(&a, 2, 30, 10).unwrap();
+        assert_eq!(forced, vec![10, 20, 30]);
+        // A branch of a branch still leads back to the first answer.
+        let done = Answer { phase: Phase::Done(StopReason::MaxNewTokens), ..b.clone() };
+        let (c, _) = branch_answer(&done, 0, 11, 11).unwrap();
+        assert_eq!(*c.branch.unwrap().original, a);
+        // Not the token already there, not a step or token it lacks, not while it is written.
+        assert!(branch_answer(&a, 1, 20, 12).is_none());
+        assert!(branch_answer(&a, 5, 11, 12).is_none());
+        assert!(branch_answer(&a, 0, 999, 12).is_none());
+        assert!(branch_answer(&b, 0, 11, 12).is_none(), "b is still waiting");
     }
 
     #[test]

@@ -25,6 +25,14 @@ impl Config {
         self.dim / self.n_heads
     }
 
+    /// How many weights the model has (its matrices and both embeddings;
+    /// the norms are too few to count). None: more than a u64 holds.
+    pub fn weight_count(&self) -> Option<u64> {
+        let (dim, hidden, kv) = (self.dim as u64, self.hidden_dim as u64, (self.n_kv_heads * self.head_dim()) as u64);
+        let per_layer = dim.checked_mul(dim * 2 + kv * 2 + hidden * 3)?;
+        (self.n_layers as u64).checked_mul(per_layer)?.checked_add((2 * self.vocab_size as u64).checked_mul(dim)?)
+    }
+
     pub(crate) fn check(&self, file: &str) -> Result<()> {
         let bad = |detail: String| Err(EngineError::BadConfig { file: file.into(), detail });
         if [self.dim, self.hidden_dim, self.n_layers, self.n_heads, self.n_kv_heads, self.vocab_size, self.context_length].contains(&0) {
@@ -106,7 +114,7 @@ fn default_rope_theta() -> f32 {
     10000.0
 }
 
-pub(crate) fn config_from_json(bytes: &[u8]) -> Result<Config> {
+pub fn config_from_json(bytes: &[u8]) -> Result<Config> {
     let hf: HfConfig = serde_json::from_slice(bytes)
         .map_err(|e| EngineError::BadConfig { file: "config.json".into(), detail: e.to_string() })?;
     if let Some(t) = &hf.model_type {

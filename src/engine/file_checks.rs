@@ -189,19 +189,7 @@ pub fn check_size(config: &Config, precision: Precision, stored_bytes_per_weight
     if config.n_layers > MAX_LAYERS {
         return Err(EngineError::BadConfig { file: file.into(), detail: format!("{} layers: at most {MAX_LAYERS} are supported", config.n_layers) });
     }
-    let c = config;
-    let (dim, hidden, kv) = (c.dim as u64, c.hidden_dim as u64, (c.n_kv_heads * c.head_dim()) as u64);
-    let per_layer = dim * dim * 2 + dim * kv * 2 + dim * hidden * 3;
-    let weights = (c.n_layers as u64).checked_mul(per_layer).and_then(|w| w.checked_add(2 * c.vocab_size as u64 * dim));
-    let q8 = 36.0 / 32.0; // 32 quants + an f32 scale
-    let bytes = match precision {
-        Precision::F32 => 4.0,
-        Precision::F16 => 2.0,
-        Precision::Q8_0 => q8,
-        Precision::Stored => stored_bytes_per_weight,
-        // Quantized blocks may be re-quantized to Q8_0; floats stay as stored.
-        Precision::Auto => stored_bytes_per_weight.max(q8),
-    };
+    let (weights, bytes) = (config.weight_count(), precision.bytes_per_weight(stored_bytes_per_weight));
     match weights.map(|w| w as f64 * bytes) {
         Some(b) if b <= WEIGHT_BUDGET_BYTES as f64 => Ok(()),
         b => Err(EngineError::BadConfig {

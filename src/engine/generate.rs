@@ -224,6 +224,22 @@ impl Generation {
         &self.end_probs
     }
 
+    /// Takes `id` as the next token without picking it (a branch's forced
+    /// tokens; the id is already in `context`). A sampler still draws once,
+    /// as its pick would have, so the random stream after the forced tokens
+    /// is the one the answer they came from had: forcing an answer's own
+    /// first tokens gives that answer back, sampled or not. Every sampling
+    /// mode of candle's `LogitsProcessor` draws one number a pick whatever
+    /// the logits (a multinomial over what is left), so a one-entry row
+    /// draws it without a softmax over the vocabulary (`tests/branch.rs`
+    /// checks it).
+    pub(crate) fn skip_pick(&mut self) -> Result<()> {
+        if self.settings.do_sample {
+            self.processor.sample(&Tensor::new(&[0f32], &candle_core::Device::Cpu)?)?;
+        }
+        Ok(())
+    }
+
     /// Picks the next id from `logits` and returns it with the top candidates.
     pub(crate) fn pick(&mut self, logits: &Tensor, piece: impl Fn(u32) -> String) -> Result<(u32, Vec<Candidate>)> {
         let logits = match self.settings.repetition_penalty {

@@ -197,6 +197,48 @@ impl LanguageModel {
         Ok(Step::Token { id, text, candidates, end_prob })
     }
 
+    /// A branch: an answer to `ids` whose first tokens are `forced` (the
+    /// page's "continue from this candidate": the answer's tokens before the
+    /// step, then the token chosen there), generated as usual after them.
+    /// The KV cache is re-used as far as it holds `ids` + `forced` (all of
+    /// it when the cache still holds the answer branched from), so only the
+    /// chosen token and what follows are computed. Returns the generation
+    /// (its `generated_ids` start with `forced`; `end_probs` cover the
+    /// picked steps only) and each forced token's text.
+    pub fn start_branch(&mut self, ids: Vec<u32>, forced: &[u32], settings: SamplingSettings) -> Result<(Generation, Vec<String>)> {
+        if forced.len() > settings.max_new_tokens {
+            let detail = format!("a branch at token {} needs max_new_tokens of at least {}", forced.len(), forced.len());
+            return Err(EngineError::Settings(detail));
+        }
+        let vocab = self.model.config.vocab_size;
+        if let Some(bad) = forced.iter().find(|&&id| id as usize >= vocab) {
+            return Err(EngineError::Settings(format!("token id {bad} is not in the model's vocabulary ({vocab} tokens)")));
+        }
+        let eos_at = forced.iter().position(|id| self.eos_ids.contains(id));
+        if eos_at.is_some_and(|i| i + 1 < forced.len()) {
+            return Err(EngineError::Settings("a branch cannot go on after an end-of-text token".into()));
+        }
+        let prompt_len = ids.len();
+        let all: Vec<u32> = ids.into_iter().chain(forced.iter().copied()).collect();
+        let mut g = self.start_ids(all, settings)?;
+        // The timings keep counting the forced tokens as read (prefill), not generated.
+        g.prompt_len = prompt_len;
+        let mut texts = Vec::with_capacity(forced.len());
+        for &id in forced {
+            g.skip_pick()?;
+            if self.eos_ids.contains(&id) && !g.settings.ignore_eos {
+                g.stopped = Some(StopReason::EndOfText);
+                g.pending_logits = None;
+                texts.push(String::new());
+                break;
+            }
+            let text = g.decode.step(&self.tokenizer, id)?;
+            g.text.push_str(&text);
+            texts.push(text);
+        }
+        Ok((g, texts))
+    }
+
     /// Runs to the end: the convenience the CLI and tests use.
     pub fn generate(&mut self, prompt: &str, settings: SamplingSettings) -> Result<Generation> {
         let mut g = self.start(prompt, settings)?;

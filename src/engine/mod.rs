@@ -19,6 +19,7 @@ pub mod file_checks;
 pub mod kernels;
 pub mod matrix;
 pub mod generate;
+pub mod inspect;
 pub mod llm;
 pub mod model;
 pub mod modes;

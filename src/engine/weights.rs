@@ -55,6 +55,21 @@ impl Precision {
         }
     }
 
+    /// The bytes a weight takes in memory at this precision, for weights
+    /// stored at `stored` bytes each (plain arithmetic: the load's size
+    /// check and the page's model picker use the same).
+    pub fn bytes_per_weight(self, stored: f64) -> f64 {
+        let q8 = 36.0 / 32.0; // 32 quants + an f32 scale
+        match self {
+            Precision::F32 => 4.0,
+            Precision::F16 => 2.0,
+            Precision::Q8_0 => q8,
+            Precision::Stored => stored,
+            // Quantized blocks may be re-quantized to Q8_0; floats stay as stored.
+            Precision::Auto => stored.max(q8),
+        }
+    }
+
     /// The precision called `name` ("auto", "stored", "f32", "f16", "q8_0"), any case.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(name.trim()))
@@ -386,7 +401,7 @@ pub fn read_gguf_header(reader: &mut dyn ReadSeek, file: &str) -> Result<gguf_fi
 }
 
 /// The bytes per value a GGUF file's tensors take, on average (the header was checked).
-fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
+pub(crate) fn gguf_bytes_per_weight(content: &gguf_file::Content) -> f64 {
     let (values, bytes) = content.tensor_infos.values().fold((0f64, 0f64), |(v, b), info| {
         let n = info.shape.elem_count() as f64;
         (v + n, b + n / info.ggml_dtype.block_size() as f64 * info.ggml_dtype.type_size() as f64)

@@ -81,7 +81,17 @@ fn stated_sha256(r: &Response) -> Option<String> {
     })
 }
 
+/// A GET of `url` from byte `from` on (0: all of it).
 pub(super) async fn request(url: &str, from: u64) -> Result<Response, wasm_bindgen::JsValue> {
+    request_range(url, (from > 0).then(|| format!("bytes={from}-"))).await
+}
+
+/// A GET of `url`'s first `n` bytes (a server may send more, or all).
+pub(super) async fn request_prefix(url: &str, n: u64) -> Result<Response, wasm_bindgen::JsValue> {
+    request_range(url, Some(format!("bytes=0-{}", n.saturating_sub(1)))).await
+}
+
+async fn request_range(url: &str, range: Option<String>) -> Result<Response, wasm_bindgen::JsValue> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     let init = RequestInit::new();
     init.set_referrer_policy(web_sys::ReferrerPolicy::NoReferrer);
@@ -91,9 +101,9 @@ pub(super) async fn request(url: &str, from: u64) -> Result<Response, wasm_bindg
     // double the disk a 270 MB file takes (the CDN says max-age a week), and
     // a listing or commit check must see the hub as it is now.
     init.set_cache(web_sys::RequestCache::NoStore);
-    if from > 0 {
+    if let Some(range) = range {
         let headers = web_sys::Headers::new()?;
-        headers.set("Range", &format!("bytes={from}-"))?;
+        headers.set("Range", &range)?;
         init.set_headers(&headers);
     }
     Ok(JsFuture::from(scope.fetch_with_str_and_init(url, &init)).await?.unchecked_into())

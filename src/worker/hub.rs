@@ -221,22 +221,25 @@ impl Repo {
         !pin.files.is_empty()
     }
 
-    /// How much a download of this model would fetch: the sizes of the
-    /// files it needs, from the listing at the revision. `Ok(None)`: no
-    /// listing here. `Err`: the hub says the repo is missing or needs a
-    /// login, or does not answer (then the download could not start either).
-    pub async fn download_size(&self, gguf: Option<&str>) -> Result<Option<u64>, String> {
+    /// The bytes of the files a model needs, from the listing at the
+    /// revision: (all of them, its weights). `Ok(None)`: no listing here.
+    /// `Err`: the hub says the repo is missing or needs a login, or does not
+    /// answer (then the download could not start either).
+    pub async fn download_size(&self, gguf: Option<&str>) -> Result<Option<(u64, u64)>, String> {
         let dir = gguf.and_then(|g| g.rsplit_once('/')).map(|(d, _)| d).unwrap_or("");
         let Some(listing) = self.tree(dir, &self.revision).await.map_err(ApiError::words)? else { return Ok(None) };
-        let wanted = |path: &str| match gguf {
+        let is_weights = |path: &str| match gguf {
             Some(g) => path == g,
-            None => {
-                matches!(path, "config.json" | "tokenizer.json" | "tokenizer_config.json" | "generation_config.json" | "model.safetensors.index.json")
-                    || (!path.contains('/') && path.ends_with(".safetensors"))
-            }
+            None => !path.contains('/') && path.ends_with(".safetensors"),
         };
-        let bytes: u64 = listing.iter().filter(|e| wanted(&e.path)).map(|e| e.size).sum();
-        Ok((bytes > 0).then_some(bytes))
+        let wanted = |path: &str| {
+            is_weights(path)
+                || (gguf.is_none()
+                    && matches!(path, "config.json" | "tokenizer.json" | "tokenizer_config.json" | "generation_config.json" | "model.safetensors.index.json"))
+        };
+        let sum = |f: &dyn Fn(&str) -> bool| listing.iter().filter(|e| f(&e.path)).map(|e| e.size).sum::<u64>();
+        let (all, weights) = (sum(&wanted), sum(&is_weights));
+        Ok((all > 0).then_some((all, weights)))
     }
 
     /// The model loaded: seal its downloads, pin the revision to the

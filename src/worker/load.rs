@@ -124,7 +124,7 @@ async fn download_needed(source: &ModelSource, mode: CacheMode, fresh: bool) -> 
     if repo.all_cached().await {
         return Ok(None);
     }
-    Ok(Some(repo.download_size(gguf.as_deref()).await?))
+    Ok(Some(repo.download_size(gguf.as_deref()).await?.map(|(all, _)| all)))
 }
 
 /// The files of a local pick, by name: (the spec shown, the GGUF file if any).

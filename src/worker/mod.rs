@@ -10,6 +10,7 @@ mod cache;
 mod data;
 mod fetch;
 mod hub;
+mod inspect;
 mod load;
 
 use std::cell::RefCell;
@@ -122,6 +123,7 @@ fn handle(msg: ToWorker, files: Vec<web_sys::File>) {
             with_state(|s| s.queue.push_back(ask));
             kick();
         }
+        ToWorker::Inspect { source } => spawn_local(inspect::inspect(source)),
         ToWorker::Stop => {
             with_state(|s| s.stop = s.running);
             drop_queue();
@@ -211,7 +213,7 @@ fn slot_name(slot: Slot) -> &'static str {
 
 /// Runs one answer to its end, one token per macrotask.
 async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
-    let Ask { job, prompt, settings, score, .. } = ask;
+    let Ask { job, prompt, settings, score, force, .. } = ask;
     let err = |e: crate::engine::EngineError| e.to_string();
     if let Some(answer) = score {
         let m = &mut *model.borrow_mut();
@@ -234,7 +236,14 @@ async fn run_job(model: &Model, ask: Ask, epoch: u64) -> Result<(), String> {
         post(&stopped(job));
         return Ok(());
     }
-    let mut g = model.borrow_mut().start_ids(ids, settings).map_err(err)?;
+    let mut g = match force.is_empty() {
+        true => model.borrow_mut().start_ids(ids, settings).map_err(err)?,
+        false => {
+            let (g, texts) = model.borrow_mut().start_branch(ids, &force, settings).map_err(err)?;
+            post(&FromWorker::Forced { job, texts });
+            g
+        }
+    };
     loop {
         yield_now().await;
         let reason = if stop_asked() {

@@ -2,6 +2,8 @@
 // the system's headless Chromium with the flags this machine needs (no
 // background networking: its connections would be refused here).
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { chromium } from 'playwright-core';
@@ -60,6 +62,18 @@ export async function launchPersistent(dir, options = {}) {
   context.pages().forEach(watchCsp);
   context.on('page', watchCsp);
   return context;
+}
+
+/** A fresh browser profile with one page. Persistent: Chromium's
+ * incognito-like contexts refuse to cache a 257 MB file ("UnknownError"). */
+export async function freshPage() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e-profile-'));
+  const context = await launchPersistent(dir, { viewport: { width: 1000, height: 900 } });
+  context.setDefaultTimeout(60_000);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const close = context.close.bind(context);
+  context.close = async () => { await close(); fs.rmSync(dir, { recursive: true, force: true }); };
+  return { context, page };
 }
 
 /** What the dev server saw since the last reset (`/__requests`). */

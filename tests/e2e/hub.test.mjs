@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { env, launchBrowser, launchPersistent, modelPhase } from './browser.mjs';
+import { env, freshPage, launchBrowser, modelPhase } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_REAL_HUB');
@@ -35,18 +35,6 @@ async function checkpointSize(repo) {
   const files = await emulator(`/api/models/${repo}/tree/main`);
   const wanted = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json'];
   return files.filter((f) => wanted.includes(f.path) || f.path.endsWith('.safetensors')).reduce((a, f) => a + f.size, 0);
-}
-
-/** A fresh browser profile with one page. Persistent: Chromium's
- * incognito-like contexts refuse to cache a 257 MB file ("UnknownError"). */
-async function freshPage() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hub-test-'));
-  const context = await launchPersistent(dir, { viewport: { width: 1000, height: 900 } });
-  context.setDefaultTimeout(60_000);
-  const page = context.pages()[0] ?? (await context.newPage());
-  const close = context.close.bind(context);
-  context.close = async () => { await close(); fs.rmSync(dir, { recursive: true, force: true }); };
-  return { context, page };
 }
 
 const shownIds = (turn) => (turn.stop_reason === 'end_of_text' ? turn.token_ids.slice(0, -1) : turn.token_ids);

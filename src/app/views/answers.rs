@@ -4,11 +4,12 @@
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
+use super::candidates::{BranchBanner, Candidates};
 use super::state;
-use crate::app::bridge;
+use crate::app::asking;
 use crate::app::state::{Answer, LoadPhase, Phase};
 use crate::app::text;
-use crate::protocol::{Candidate, StopReason};
+use crate::protocol::{Candidate, Slot, StopReason};
 
 /// The status, text, ending words and timings of one answer.
 #[component]
@@ -181,7 +182,6 @@ fn CandidateChip(candidate: Candidate, picked: u32) -> impl IntoView {
 #[component]
 pub(super) fn FoundationPanel() -> impl IntoView {
     let s = state();
-    let show = RwSignal::new(false);
     let answer: Signal<Answer> = s.foundation.into();
     let prefix = Signal::derive(move || s.foundation.with(|a| if a.job.is_some() { a.prompt.clone() } else { String::new() }));
     let model_problem = move || {
@@ -198,39 +198,9 @@ pub(super) fn FoundationPanel() -> impl IntoView {
             "The grey text is the prompt; the rest is the model's."
         </p>
         {move || model_problem().map(|p| view! { <p class="error" role="alert" data-testid="foundation-problem">{p}</p> })}
+        <BranchBanner answer=s.foundation/>
         <AnswerBody answer=answer prefix=prefix/>
-        <label class="toggle">
-            <input type="checkbox" data-testid="toggle-candidates" prop:checked=move || show.get() on:change=move |ev| show.set(event_target_checked(&ev))/>
-            " Show the top candidates for each token (why it wrote this)"
-        </label>
-        {move || {
-            show.get()
-                .then(|| {
-                    view! {
-                        <ol class="candidates" data-testid="candidates">
-                            // Keyed by (answer, step): a new token adds one row, the others stay.
-                            <For
-                                each=move || {
-                                    let (job, n) = s.foundation.with(|a| (a.job, a.tokens.len()));
-                                    (0..n).map(move |i| (job, i)).collect::<Vec<_>>()
-                                }
-                                key=|step| *step
-                                children=move |(_, i)| {
-                                    let t = s.foundation.with_untracked(|a| a.tokens[i].clone());
-                                    view! {
-                                        <li>
-                                            <code class="tok">{format!("{:?}", t.text)}</code>
-                                            <span class="cands">
-                                                {t.candidates.into_iter().map(|c| view! { <CandidateChip candidate=c picked=t.id/> }).collect_view()}
-                                            </span>
-                                        </li>
-                                    }
-                                }
-                            />
-                        </ol>
-                    }
-                })
-        }}
+        <Candidates answer=s.foundation which=Slot::Foundation/>
     }
 }
 
@@ -242,7 +212,9 @@ pub(super) fn InstructPanel() -> impl IntoView {
             "An instruct model is the same base model fine-tuned on request → response pairs. It only behaves when the "
             "question is wrapped in the chat template it was trained on (see the Prompt tab); then it answers and stops."
         </p>
+        <BranchBanner answer=s.instruct/>
         <AnswerBody answer=s.instruct.into()/>
+        <Candidates answer=s.instruct which=Slot::Instruct/>
         <super::shift::ShiftView/>
     }
 }
@@ -255,7 +227,7 @@ pub(super) fn ChatPanel() -> impl IntoView {
         if ev.key() == "Enter" && !ev.shift_key() {
             ev.prevent_default();
             if !busy() {
-                bridge::follow_up(s);
+                asking::follow_up(s);
             }
         }
     };
@@ -309,11 +281,11 @@ pub(super) fn ChatPanel() -> impl IntoView {
                 class="primary"
                 data-testid="send-follow-up"
                 disabled=move || busy() || s.chat.with(|c| c.is_empty())
-                on:click=move |_| bridge::follow_up(s)
+                on:click=move |_| asking::follow_up(s)
             >
                 "Send"
             </button>
-            <button data-testid="reset-chat" on:click=move |_| bridge::reset_chat(s)>"Reset"</button>
+            <button data-testid="reset-chat" on:click=move |_| asking::reset_chat(s)>"Reset"</button>
         </div>
     }
 }

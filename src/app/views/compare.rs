@@ -19,7 +19,9 @@ use crate::protocol::{Ask, Prompt, Slot, ToWorker};
 /// included), both greedy.
 fn fill_grid(s: AppState) {
     let (question, instruct) = (s.foundation.with_untracked(|a| a.prompt.clone()), s.instruct.get_untracked());
-    let (Some(job), Phase::Done(_)) = (instruct.job, &instruct.phase) else { return };
+    // A branch of the instruct answer keeps the grid of the answer it came from.
+    let root = instruct.branch.as_ref().map_or(instruct.job, |b| b.original.job);
+    let (Some(job), Phase::Done(_)) = (root, &instruct.phase) else { return };
     if s.grid.with_untracked(|g| g.for_job == Some(job)) || question.is_empty() {
         return;
     }
@@ -28,12 +30,12 @@ fn fill_grid(s: AppState) {
     let greedy = crate::protocol::SamplingSettings { do_sample: false, ..settings.sampling(max, 0) };
     let (raw, templated) = (s.job_id(), s.job_id());
     s.grid.set(Grid { instruct_raw: Answer::waiting(raw, max), foundation_templated: Answer::waiting(templated, max), for_job: Some(job) });
-    bridge::send(&ToWorker::Ask(Ask { job: raw, prompt: Prompt::Raw(question), settings: greedy.clone(), slot: Some(Slot::Instruct), score: None }));
+    bridge::send(&ToWorker::Ask(Ask { slot: Some(Slot::Instruct), ..Ask::new(raw, Prompt::Raw(question), greedy.clone()) }));
     let no_foundation = s.foundation_model.with_untracked(|m| matches!(m.phase, LoadPhase::None));
     if no_foundation {
         s.grid.update(|g| g.foundation_templated.phase = Phase::Failed("No foundation model is set, so this cell has no answer.".into()));
     } else {
-        bridge::send(&ToWorker::Ask(Ask { job: templated, prompt: Prompt::Raw(instruct.prompt), settings: greedy, slot: Some(Slot::Foundation), score: None }));
+        bridge::send(&ToWorker::Ask(Ask { slot: Some(Slot::Foundation), ..Ask::new(templated, Prompt::Raw(instruct.prompt), greedy) }));
     }
 }
 

@@ -4,8 +4,10 @@
 //! Model output and templates are untrusted: always text nodes, never HTML.
 
 mod answers;
+mod candidates;
 mod compare;
 mod models;
+mod picker;
 mod prompt;
 mod question;
 mod settings;
@@ -53,6 +55,7 @@ pub fn App() -> impl IntoView {
         <main>
             <Notice/>
             <models::ModelPanel/>
+            <picker::ModelPicker/>
             <question::QuestionBox/>
             <settings::SettingsPanel/>
             <Tabs/>

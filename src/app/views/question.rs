@@ -5,7 +5,7 @@ use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 
 use super::state;
-use crate::app::bridge;
+use crate::app::asking;
 use crate::app::signals::AppState;
 use crate::app::text::PRESETS;
 
@@ -15,7 +15,7 @@ pub(super) fn QuestionBox() -> impl IntoView {
     let on_key = move |ev: KeyboardEvent| {
         if ev.key() == "Enter" && (ev.ctrl_key() || ev.meta_key()) {
             ev.prevent_default();
-            bridge::ask(s);
+            asking::ask(s);
         }
     };
     view! {
@@ -39,8 +39,8 @@ pub(super) fn QuestionBox() -> impl IntoView {
                     .collect_view()}
             </div>
             <div class="actions">
-                <button class="primary" data-testid="ask" on:click=move |_| bridge::ask(s)>"Ask"</button>
-                <button data-testid="stop" on:click=move |_| bridge::stop() disabled=move || !s.any_busy()>"Stop"</button>
+                <button class="primary" data-testid="ask" on:click=move |_| asking::ask(s)>"Ask"</button>
+                <button data-testid="stop" on:click=move |_| asking::stop() disabled=move || !s.any_busy()>"Stop"</button>
                 <button data-testid="copy-link" on:click=move |_| copy_link(s)>"Copy link"</button>
                 <span class="hint">"Ctrl+Enter asks too."</span>
             </div>
@@ -60,11 +60,9 @@ pub(super) fn QuestionBox() -> impl IntoView {
     }
 }
 
-/// A link that reproduces the page (`link::share_query`), shown and put on
-/// the clipboard when the browser allows it.
-fn copy_link(state: AppState) {
-    let Some(window) = web_sys::window() else { return };
-    let location = window.location();
+/// The link that reproduces the page as it is now (`link::share_query`).
+pub(super) fn page_link(state: AppState) -> Option<String> {
+    let location = web_sys::window()?.location();
     let base = format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_default());
     let config = state.config.get_value();
     let settings = state.settings.get_untracked();
@@ -79,7 +77,21 @@ fn copy_link(state: AppState) {
         system: &state.system_prompt.get_untracked(),
         follow_ups: &follow_ups,
     };
-    let url = format!("{base}?{}", crate::app::link::share_query(&shared));
+    Some(format!("{base}?{}", crate::app::link::share_query(&shared)))
+}
+
+/// The models or their precision changed: the address bar says so (a
+/// reload, a bookmark or a copied address gives the same page).
+pub(super) fn update_address(state: AppState) {
+    let (Some(url), Some(history)) = (page_link(state), web_sys::window().and_then(|w| w.history().ok())) else { return };
+    let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+}
+
+/// A link that reproduces the page, shown and put on the clipboard when
+/// the browser allows it.
+fn copy_link(state: AppState) {
+    let Some(window) = web_sys::window() else { return };
+    let Some(url) = page_link(state) else { return };
     state.share_link.set(Some((url.clone(), false)));
     let copied = window.navigator().clipboard().write_text(&url);
     wasm_bindgen_futures::spawn_local(async move {

@@ -40,6 +40,7 @@ pub(super) fn SettingsPanel() -> impl IntoView {
         if let Some(p) = link::parse_precision(&event_target_value(&ev)) {
             s.settings.update(|x| x.precision = p);
             bridge::load_models(s);
+            super::question::update_address(s);
         }
     };
     view! {

@@ -31,7 +31,7 @@ fn rate_instruct(s: AppState) {
     let score = s.job_id();
     s.shift.set(Shift { for_job: Some(job), job: Some(score), ..Shift::default() });
     // The exact string the instruct model read, template included.
-    let ask = Ask { job: score, prompt: Prompt::Raw(a.prompt), settings: SamplingSettings::greedy(1), slot: Some(Slot::Foundation), score: Some(ids) };
+    let ask = Ask { slot: Some(Slot::Foundation), score: Some(ids), ..Ask::new(score, Prompt::Raw(a.prompt), SamplingSettings::greedy(1)) };
     bridge::send(&ToWorker::Ask(ask));
 }
 

@@ -1,0 +1,44 @@
+//! What a model takes before it is downloaded (`engine::inspect`, the model
+//! picker's numbers), on the real SmolLM2 file: the shape read from the
+//! GGUF file's first bytes, and from a checkpoint's config.json, agree with
+//! the loaded model.
+
+use std::path::PathBuf;
+
+use three_answers::engine::inspect::{checkpoint_shape, gguf_shape};
+use three_answers::engine::{LanguageModel, ModelFiles, Precision};
+
+fn gguf() -> Vec<u8> {
+    let path = std::env::var_os("THREE_ANSWERS_TEST_GGUF").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    });
+    std::fs::read(&path).unwrap_or_else(|e| panic!("test model {} is missing ({e}): run scripts/fetch-test-model.sh", path.display()))
+}
+
+#[test]
+fn a_gguf_files_first_bytes_give_its_shape_and_its_memory_at_each_precision() {
+    let bytes = gguf();
+    let shape = gguf_shape(&bytes[..8 << 20], bytes.len() as u64).unwrap();
+    assert_eq!(shape.context_length, 8192);
+    // SmolLM2-135M: 30 layers of 576 wide (both embeddings counted, as the load's size check does).
+    assert!((130_000_000..190_000_000).contains(&shape.weights), "{}", shape.weights);
+    assert!(shape.stored_bytes_per_weight > 0.5 && shape.stored_bytes_per_weight < 0.8, "Q4_1: {}", shape.stored_bytes_per_weight);
+    for precision in [Precision::Auto, Precision::F32, Precision::Q8_0] {
+        let loaded = LanguageModel::load(ModelFiles::Gguf(&bytes), precision).unwrap().weight_bytes() as f64;
+        let estimate = shape.memory(precision);
+        assert!((estimate - loaded).abs() / loaded < 0.25, "{precision:?}: estimate {estimate}, loaded {loaded}");
+    }
+    // Too few bytes for the header: an error, not a guess.
+    assert!(gguf_shape(&bytes[..4096], bytes.len() as u64).is_err());
+}
+
+#[test]
+fn a_checkpoints_config_gives_its_shape() {
+    let config = br#"{"architectures":["LlamaForCausalLM"],"hidden_size":2048,"intermediate_size":8192,"num_hidden_layers":24,
+        "num_attention_heads":32,"num_key_value_heads":32,"vocab_size":49152,"max_position_embeddings":8192,"rms_norm_eps":1e-5,
+        "rope_theta":130000,"tie_word_embeddings":true}"#;
+    let shape = checkpoint_shape(config, 3_422_752_768).unwrap();
+    assert_eq!(shape.weights, 24 * 2048 * (2 * 2048 + 2 * 2048 + 3 * 8192) + 2 * 49152 * 2048);
+    assert!(shape.memory(Precision::Auto) > 3.2e9 && shape.memory(Precision::Q8_0) < 2.1e9);
+    assert!(checkpoint_shape(b"{}", 10).is_err());
+}
