@@ -122,7 +122,8 @@ origin_of() {
 ORIGIN="$(origin_of "$OUT/devserver.log")"
 MIRROR_ORIGIN="$(origin_of "$OUT/devserver-mirror.log")"
 [[ -n "$ORIGIN" && -n "$MIRROR_ORIGIN" ]] || { cat "$OUT"/devserver*.log >&2; exit 1; }
-for _ in $(seq 100); do grep -q '^hub-emulator: hub=' "$OUT/hub-emulator.log" && break; sleep 0.1; done
+# It hashes every file first (the sparse 3.4 GB one takes ~10 s).
+for _ in $(seq 1200); do grep -q '^hub-emulator: hub=' "$OUT/hub-emulator.log" && break; sleep 0.1; done
 REAL_HUB="$(sed -n 's|^hub-emulator: hub=\([^ ]*\) cdn=.*$|\1|p' "$OUT/hub-emulator.log" | head -n1)"
 [[ -n "$REAL_HUB" ]] || { cat "$OUT/hub-emulator.log" >&2; exit 1; }
 export E2E_REAL_HUB="$REAL_HUB" E2E_GGUF_NAME="$NAME"

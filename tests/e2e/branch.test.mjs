@@ -16,6 +16,7 @@ const SPEC = env('E2E_MODEL_SPEC');
 const MODEL = env('E2E_MODEL_PATH');
 const CLI_BIN = path.join(env('E2E_ROOT'), 'target/release/three-answers');
 const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
+const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
 
 /** The CLI's f32 answers when the foundation and instruct answers start with `ids`. */
 function cliBranch(ids) {
@@ -89,6 +90,7 @@ test('a branch at step k with another candidate equals the CLI given that prefix
   // Its end-of-text meter covers every step, the forced ones included.
   const probs = (await page.locator('#panel-instruct [data-testid=end-meter]').getAttribute('data-probs')).split(',');
   assert.equal(probs.length, want.token_ids.length);
+  await page.locator('#panel-instruct').screenshot({ path: path.join(SHOTS, 'branch.png') });
 
   // The step that ended the branch: another candidate there goes on instead of stopping.
   const last = (await pageIds(answer)).length;
