@@ -85,6 +85,11 @@ impl Page {
                 }
             }
         });
+        // The page writes its settings into the address (precision, models):
+        // each test starts from the bare address, as a fresh visit does.
+        let location = web_sys::window().unwrap().location();
+        let bare = location.pathname().unwrap();
+        web_sys::window().unwrap().history().unwrap().replace_state_with_url(&JsValue::NULL, "", Some(&bare)).unwrap();
         let before = body.last_child();
         three_answers::app::mount();
         let mut added = vec![];

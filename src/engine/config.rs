@@ -18,6 +18,8 @@ pub struct Config {
     pub context_length: usize,
     pub rms_norm_eps: f64,
     pub rope_theta: f32,
+    /// The output layer is the token embedding (SmolLM2): one matrix, not two.
+    pub tied_embeddings: bool,
 }
 
 impl Config {
@@ -25,12 +27,13 @@ impl Config {
         self.dim / self.n_heads
     }
 
-    /// How many weights the model has (its matrices and both embeddings;
-    /// the norms are too few to count). None: more than a u64 holds.
+    /// How many weights the model has (its matrices and its embedding, one
+    /// or two; the norms are too few to count). None: more than a u64 holds.
     pub fn weight_count(&self) -> Option<u64> {
         let (dim, hidden, kv) = (self.dim as u64, self.hidden_dim as u64, (self.n_kv_heads * self.head_dim()) as u64);
         let per_layer = dim.checked_mul(dim * 2 + kv * 2 + hidden * 3)?;
-        (self.n_layers as u64).checked_mul(per_layer)?.checked_add((2 * self.vocab_size as u64).checked_mul(dim)?)
+        let embeddings = if self.tied_embeddings { 1 } else { 2 } * self.vocab_size as u64;
+        (self.n_layers as u64).checked_mul(per_layer)?.checked_add(embeddings.checked_mul(dim)?)
     }
 
     pub(crate) fn check(&self, file: &str) -> Result<()> {
@@ -88,6 +91,7 @@ pub fn config_from_gguf(ct: &gguf_file::Content) -> Result<Config> {
         context_length: num("context_length")?.min(MAX_CONTEXT),
         rms_norm_eps: float("attention.layer_norm_rms_epsilon", 1e-5) as f64,
         rope_theta: float("rope.freq_base", 10000.0),
+        tied_embeddings: !ct.tensor_infos.contains_key("output.weight"),
     };
     config.check("the GGUF file")?;
     Ok(config)
@@ -108,6 +112,8 @@ struct HfConfig {
     rms_norm_eps: f64,
     #[serde(default = "default_rope_theta")]
     rope_theta: f32,
+    #[serde(default)]
+    tie_word_embeddings: bool,
 }
 
 fn default_rope_theta() -> f32 {
@@ -132,6 +138,7 @@ pub fn config_from_json(bytes: &[u8]) -> Result<Config> {
         context_length: hf.max_position_embeddings.min(MAX_CONTEXT),
         rms_norm_eps: hf.rms_norm_eps,
         rope_theta: hf.rope_theta,
+        tied_embeddings: hf.tie_word_embeddings,
     };
     config.check("config.json")?;
     Ok(config)

@@ -63,7 +63,7 @@ for (const [scheme, width, height] of [['light', 1280, 800], ['dark', 1280, 800]
     assert.match(await announce.textContent(), /^Answer: /);
     for (const tab of ['foundation', 'instruct', 'chat', 'compare', 'prompt']) {
       await page.locator(`#tab-${tab}`).click();
-      if (tab === 'foundation') await page.locator('[data-testid=toggle-candidates]').check();
+      if (tab === 'foundation' || tab === 'instruct') await page.locator(`#panel-${tab} [data-testid=toggle-candidates]`).check();
       found.push(...await violations(page, `tab ${tab}`));
     }
     await page.locator('[data-testid=toggle-tokens]').check();
@@ -73,7 +73,7 @@ for (const [scheme, width, height] of [['light', 1280, 800], ['dark', 1280, 800]
     await answered(page, 'chat', 2);
     await page.locator('.system summary').click();
     found.push(...await violations(page, 'chat with a follow-up'));
-    await page.locator('.settings summary').click();
+    await page.locator('.settings > summary').click();
     await page.locator('[data-testid=storage] summary').click();
     await page.locator('[data-testid=cached-model]').first().waitFor({ timeout: 10_000 });
     found.push(...await violations(page, 'settings and storage open'));

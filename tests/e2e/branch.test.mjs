@@ -8,11 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { env, launchBrowser, modelPhase } from './browser.mjs';
+import { env, openTestModelPage } from './browser.mjs';
 
-const PAGE_URL = env('E2E_PAGE_URL');
-const HUB = env('E2E_HUB');
-const SPEC = env('E2E_MODEL_SPEC');
 const MODEL = env('E2E_MODEL_PATH');
 const CLI_BIN = path.join(env('E2E_ROOT'), 'target/release/three-answers');
 const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
@@ -28,13 +25,7 @@ function cliBranch(ids) {
 const withoutEnd = (turn) => (turn.stop_reason === 'end_of_text' ? turn.token_ids.slice(0, -1) : turn.token_ids);
 
 let browser, page;
-before(async () => {
-  browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-  page.setDefaultTimeout(60_000);
-  await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`);
-  for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(page, slot), /^ready/);
-});
+before(async () => { ({ browser, page } = await openTestModelPage()); });
 after(async () => { await browser?.close(); });
 
 const answerIn = (panel) => page.locator(`${panel} [data-testid=answer]`).first();
@@ -58,7 +49,7 @@ async function branchAt(panel, step) {
   const row = page.locator(`${panel} [data-testid=candidate-step][data-step="${step}"]`);
   const choice = row.locator('[data-testid=branch-choice]').first();
   const chosen = Number(await choice.getAttribute('data-token-id'));
-  assert.match(await choice.getAttribute('aria-label'), new RegExp(`^Branch at token ${step + 1}: take ".*" \\([\\d.]+%\\) instead$`));
+  assert.match(await choice.getAttribute('aria-label'), new RegExp(`^".*" [\\d.]+%: continue the answer from token ${step + 1} with this token$`));
   await choice.click();
   const after = await settled(panel, job);
   return { forced: [...ids.slice(0, step), chosen], answer: after };

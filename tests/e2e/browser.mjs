@@ -76,6 +76,18 @@ export async function freshPage() {
   return { context, page };
 }
 
+/** A fresh Chromium on the page with the test GGUF in both slots at f32
+ * (the native CLI's reference precision), both models ready. */
+export async function openTestModelPage() {
+  const browser = await launchBrowser();
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.setDefaultTimeout(60_000);
+  const [hub, spec] = [encodeURIComponent(env('E2E_HUB')), encodeURIComponent(env('E2E_MODEL_SPEC'))];
+  await page.goto(`${env('E2E_PAGE_URL')}?hub=${hub}&instruct=${spec}&foundation=${spec}&precision=f32`);
+  for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(page, slot), /^ready/);
+  return { browser, page };
+}
+
 /** What the dev server saw since the last reset (`/__requests`). */
 export async function requests(origin = env('E2E_ORIGIN'), reset = false) {
   const r = await (await fetch(`${origin}/__requests${reset ? '?reset=1' : ''}`)).json();

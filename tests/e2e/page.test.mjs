@@ -130,7 +130,7 @@ test('Ask: Foundation, Instruct and Chat equal the native CLI token for token (f
   assert.match(await page.locator('#panel-chat [data-testid=timings]').last().textContent(), /re-used from the cache/);
   for (const tab of ['foundation', 'instruct', 'chat']) {
     await page.locator(`#tab-${tab}`).click();
-    if (tab === 'foundation') await page.locator('[data-testid=toggle-candidates]').check();
+    if (tab === 'foundation') await page.locator('#panel-foundation [data-testid=toggle-candidates]').check();
     await page.screenshot({ path: path.join(SHOTS, `${tab}.png`), fullPage: true });
   }
   if (shownIds(CLI.foundation).length > 0) {
@@ -251,7 +251,7 @@ test('a bf16 checkpoint (the official checkpoints\' form) at the default precisi
     assert.match(await page.locator(`[data-testid=model-${slot}] [data-testid=model-phase]`).textContent(), /^ready/);
   }
   // Settings survive the reload (30 new tokens, as the CLI's answers).
-  if (!(await page.locator('#max-new-tokens').isVisible())) await page.locator('details.settings summary').click();
+  if (!(await page.locator('#max-new-tokens').isVisible())) await page.locator('details.settings > summary').click();
   await page.locator('#max-new-tokens').fill('30');
   await page.locator('#max-new-tokens').dispatchEvent('change');
   await page.locator('.presets button', { hasText: 'What is the capital of France?' }).click();

@@ -45,6 +45,7 @@ async function reportSays(slot, re) {
 }
 
 test('each sibling\'s download size and memory at the chosen precision; 1.7B at bf16 needs q8_0, in words; a missing repo is named', { timeout: 300_000 }, async () => {
+  await page.locator('details.settings > summary').click();
   await page.locator('[data-testid=model-picker] summary').click();
   assert.ok(await page.locator('[data-testid="sibling-SmolLM2-135M"]').isChecked(), 'the page\'s models are the 135M pair');
   const small = await reportSays('instruct', /MB to download/);
@@ -88,7 +89,6 @@ test('each sibling\'s download size and memory at the chosen precision; 1.7B at 
 });
 
 test('the 360M siblings: chosen, loaded, in the address bar, answering as the CLI does; a reload keeps them', { timeout: 600_000 }, async () => {
-  await page.locator('details.settings > summary').click();
   await page.selectOption('#precision', { value: 'auto' });
   await page.locator('[data-testid="sibling-SmolLM2-360M"]').check();
   for (const slot of ['instruct', 'foundation']) await reportSays(slot, /fits in this tab/);
@@ -109,6 +109,7 @@ test('the 360M siblings: chosen, loaded, in the address bar, answering as the CL
 
   // The address reproduces the choice: cached now, it loads at once.
   await page.reload();
+  await page.locator('details.settings > summary').click();
   for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(page, slot), /^ready/);
   assert.match(await page.locator('[data-testid=model-instruct] .spec').textContent(), /^HuggingFaceTB\/SmolLM2-360M-Instruct/);
   await page.locator('[data-testid=model-picker] summary').click();

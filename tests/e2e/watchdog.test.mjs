@@ -37,7 +37,7 @@ test('a worker hung mid-answer is restarted, naming the model; healthy answers i
   const page = await browser.newPage();
   await page.goto(url(SPEC));
   // Long answers, so the hang lands while one is being written.
-  await page.locator('.settings summary').click();
+  await page.locator('.settings > summary').click();
   await page.locator('#max-new-tokens').fill('400');
   await page.locator('#max-new-tokens').dispatchEvent('change');
   for (let round = 1; round <= 4; round++) {

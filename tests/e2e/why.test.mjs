@@ -7,10 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { env, launchBrowser, modelPhase } from './browser.mjs';
+import { env, modelPhase, openTestModelPage } from './browser.mjs';
 
-const PAGE_URL = env('E2E_PAGE_URL');
-const HUB = env('E2E_HUB');
 const SPEC = env('E2E_MODEL_SPEC');
 const CLI = JSON.parse(fs.readFileSync(env('E2E_CLI_JSON'), 'utf8'));
 // The instruct answer's second token: " capital" of "The capital of France is Paris.".
@@ -18,13 +16,7 @@ const CLI_TOKEN_2 = ' capital';
 const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../target/screenshots'));
 
 let browser, page;
-before(async () => {
-  browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
-  page.setDefaultTimeout(60_000);
-  await page.goto(`${PAGE_URL}?hub=${encodeURIComponent(HUB)}&instruct=${encodeURIComponent(SPEC)}&foundation=${encodeURIComponent(SPEC)}&precision=f32`);
-  for (const slot of ['instruct', 'foundation']) assert.match(await modelPhase(page, slot), /^ready/);
-});
+before(async () => { ({ browser, page } = await openTestModelPage()); });
 after(async () => { await browser?.close(); });
 
 async function ended(root, n = 1) {
@@ -164,7 +156,7 @@ test('the 2×2 grid: both weights on both prompts; two cells are the Foundation 
 const idsOf = async (p, root, n = 0) => (await p.locator(`${root} [data-testid=answer]`).nth(n).getAttribute('data-token-ids'));
 
 async function setNumber(p, id, value) {
-  if (!(await p.locator(`#${id}`).isVisible())) await p.locator('details.settings summary').click();
+  if (!(await p.locator(`#${id}`).isVisible())) await p.locator('details.settings > summary').click();
   await p.locator(`#${id}`).fill(String(value));
   await p.locator(`#${id}`).dispatchEvent('change');
 }
@@ -200,7 +192,7 @@ test('a link that reproduces the page: the question, settings, system prompt and
     assert.equal(await p.locator('[data-testid=notice]').count(), 0, 'nothing in the link was refused');
     assert.equal(await p.locator('[data-testid=question]').inputValue(), 'Name three primary colors.');
     assert.equal(await p.locator('[data-testid=system-prompt]').inputValue(), 'Answer in as few words as you can.');
-    await p.locator('details.settings summary').click();
+    await p.locator('details.settings > summary').click();
     assert.equal(await p.locator('#max-new-tokens').inputValue(), '12');
     await p.locator('[data-testid=ask]').click();
     await p.waitForFunction(() => {

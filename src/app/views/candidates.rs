@@ -113,7 +113,8 @@ fn BranchChip(candidate: Candidate, picked: u32, step: usize, busy: Signal<bool>
     if id == picked {
         return view! { <span class="cand chosen" data-token-id=id.to_string()><code>{words}</code>{prob}</span> }.into_any();
     }
-    let label = format!("Branch at token {}: take {words} ({}) instead", step + 1, prob.trim());
+    // The visible text first (screen readers and voice control name it so).
+    let label = format!("{words}{prob}: continue the answer from token {} with this token", step + 1);
     view! {
         <button class="cand" data-token-id=id.to_string() data-testid="branch-choice" aria-label=label.clone() title=label disabled=busy on:click=move |_| on_pick(id)>
             <code>{words}</code>

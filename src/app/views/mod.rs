@@ -55,7 +55,6 @@ pub fn App() -> impl IntoView {
         <main>
             <Notice/>
             <models::ModelPanel/>
-            <picker::ModelPicker/>
             <question::QuestionBox/>
             <settings::SettingsPanel/>
             <Tabs/>

@@ -45,7 +45,8 @@ pub(super) fn SettingsPanel() -> impl IntoView {
     };
     view! {
         <details class="settings">
-            <summary>"Settings"</summary>
+            <summary>"Settings and models"</summary>
+            <super::picker::ModelPicker/>
             <div class="grid">
                 {num_input("max_new_tokens", "max-new-tokens", "1", |x| x.sampling.max_new_tokens, |x, v| x.sampling.max_new_tokens = v)}
                 {num_input("max_new_tokens (follow-up)", "follow-up-max", "1", |x| x.follow_up_max_new_tokens, |x, v| x.follow_up_max_new_tokens = v)}
