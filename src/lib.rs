@@ -11,6 +11,7 @@ pub mod local_files;
 // The browser side (see index.html): the message types both sides share, the
 // page (Leptos; never calls the engine) and the worker (the engine's home).
 pub mod app;
+pub mod hub_links;
 pub mod protocol;
 pub mod words;
 #[cfg(target_arch = "wasm32")]
