@@ -710,6 +710,9 @@ fn templates_are_bounded_and_their_errors_are_clear() {
         "{{ ('x' * 1000000) | replace('x', 'x' * 1000000) }}",
         "{{ ('x' * 1000000).replace('x', 'x' * 1000000) }}",
         "{{ ([0] * 4000000000) | dictsort }}",
+        // Each call small, all together minutes: the walk budget of one render.
+        "{% for i in range(100000) %}{{ ([0] * 100000) | sum }}{% endfor %}",
+        "{% for i in range(100000) %}{{ ('x' * 100000).strip() }}{% endfor %}",
     ] {
         let t = ChatTemplate::new(hostile, "", "").unwrap();
         let e = t.render(&[Message::user("hi")], true).unwrap_err();

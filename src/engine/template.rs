@@ -112,6 +112,7 @@ impl ChatTemplate {
         let tmpl = env.get_template("chat").map_err(|e| EngineError::Template(e.to_string()))?;
         // Written into a capped buffer: rendering stops at the first write past the cap.
         let mut out = Capped(Vec::new());
+        WORK.with(|w| w.set(0));
         let ctx = minijinja::context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -147,6 +148,16 @@ impl std::io::Write for Capped {
 
 /// Items a template's `join` (or any filter) may walk.
 const MAX_JOIN_ITEMS: usize = 100_000;
+/// Items and characters the size-checked filters and methods may walk in one
+/// render, all calls together. Fuel counts instructions, not what one
+/// instruction walks: 10^5 loop turns each summing 10^5 items pass both the
+/// fuel and the per-call checks, yet take minutes (found by fuzzing).
+const MAX_RENDER_WORK: u64 = 64 << 20;
+
+thread_local! {
+    /// What this thread's current render has walked so far (reset by `render`).
+    static WORK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 /// A width or count a filter may be given (`center`, `indent`, `batch`, ...).
 const MAX_COUNT: i64 = 100_000;
 
@@ -168,6 +179,14 @@ fn check_sizes<'a>(name: &str, args: impl IntoIterator<Item = &'a minijinja::Val
             ValueKind::Number if i64::try_from((*v).clone()).is_ok_and(|n| n > MAX_COUNT) => return refuse(format!("the number {v}")),
             _ => {}
         }
+    }
+    let work = args.iter().map(|v| v.len().unwrap_or(1) as u64).fold(0u64, u64::saturating_add);
+    let total = WORK.with(|w| {
+        w.set(w.get().saturating_add(work));
+        w.get()
+    });
+    if total > MAX_RENDER_WORK {
+        return refuse(format!("more than {MAX_RENDER_WORK} items and characters walked in one render"));
     }
     if name == "replace" {
         // The result of s.replace(old, new) is at most len(s) * (len(new) + 1) bytes.
@@ -213,6 +232,7 @@ fn bounded_join(value: &minijinja::Value, sep: Option<String>) -> std::result::R
     if value.len().is_some_and(|n| n > MAX_JOIN_ITEMS) {
         return Err(too_big());
     }
+    check_sizes("join", [value])?;
     if let Some(s) = value.as_str() {
         return Ok(s.chars().map(String::from).collect::<Vec<_>>().join(sep.as_deref().unwrap_or("")));
     }
