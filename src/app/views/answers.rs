@@ -170,7 +170,7 @@ fn ContextMeter() -> impl IntoView {
 /// One candidate token and its probability, as text: the piece quoted and
 /// escaped (`"\n"`, `"<|im_end|>"`), so newlines and special tokens show.
 #[component]
-fn CandidateChip(candidate: Candidate, picked: u32) -> impl IntoView {
+pub(super) fn CandidateChip(candidate: Candidate, picked: u32) -> impl IntoView {
     view! {
         <span class="cand" class:chosen=candidate.id == picked data-token-id=candidate.id.to_string()>
             <code>{format!("{:?}", candidate.text)}</code>

@@ -107,12 +107,12 @@ pub(super) fn Candidates(answer: RwSignal<Answer>, which: Slot) -> impl IntoView
 /// A candidate: the picked one as text, any other as a button that branches.
 #[component]
 fn BranchChip(candidate: Candidate, picked: u32, step: usize, busy: Signal<bool>, on_pick: impl Fn(u32) + 'static) -> impl IntoView {
+    if candidate.id == picked {
+        return view! { <super::answers::CandidateChip candidate=candidate picked=picked/> }.into_any();
+    }
     let words = format!("{:?}", candidate.text);
     let prob = format!(" {:.1}%", candidate.prob * 100.0);
     let id = candidate.id;
-    if id == picked {
-        return view! { <span class="cand chosen" data-token-id=id.to_string()><code>{words}</code>{prob}</span> }.into_any();
-    }
     // The visible text first (screen readers and voice control name it so).
     let label = format!("{words}{prob}: continue the answer from token {} with this token", step + 1);
     view! {

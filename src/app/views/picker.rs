@@ -12,7 +12,7 @@ use super::state;
 use crate::app::bridge;
 use crate::app::picker::{report_words, Fit, SIBLINGS};
 use crate::app::signals::AppState;
-use crate::protocol::{ModelSource, Precision, ToWorker};
+use crate::protocol::{ModelSource, ToWorker};
 
 /// The source a spec names on the page's hub and revision (None: empty).
 fn source_of(s: AppState, spec: &str) -> Option<ModelSource> {
@@ -69,11 +69,6 @@ pub(super) fn ModelPicker() -> impl IntoView {
         update_address(s);
         open.set(false);
     };
-    let use_precision = move |p: Precision| {
-        s.settings.update(|x| x.precision = p);
-        bridge::load_models(s);
-        update_address(s);
-    };
     view! {
         <details class="picker" data-testid="model-picker" prop:open=move || open.get() on:toggle=move |ev| {
             open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open());
@@ -114,7 +109,7 @@ pub(super) fn ModelPicker() -> impl IntoView {
             </label>
             <p class="small" data-testid="picker-report-foundation">{words(foundation)}</p>
             {move || needs().map(|p| view! {
-                <button data-testid="picker-precision" on:click=move |_| use_precision(p)>{format!("Use precision {}", p.name())}</button>
+                <button data-testid="picker-precision" on:click=move |_| super::settings::use_precision(s, p)>{format!("Use precision {}", p.name())}</button>
                 " "
             })}
             <button class="primary" data-testid="picker-use" disabled=move || !fits() on:click=use_models>"Use these models"</button>

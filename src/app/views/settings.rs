@@ -33,14 +33,19 @@ fn num_input<T: std::str::FromStr + ToString + Copy + Send + Sync + 'static>(
     }
 }
 
+/// A new precision: the models are read again at it, and the address says it.
+pub(super) fn use_precision(s: crate::app::signals::AppState, p: crate::protocol::Precision) {
+    s.settings.update(|x| x.precision = p);
+    bridge::load_models(s);
+    super::question::update_address(s);
+}
+
 #[component]
 pub(super) fn SettingsPanel() -> impl IntoView {
     let s = state();
     let on_precision = move |ev| {
         if let Some(p) = link::parse_precision(&event_target_value(&ev)) {
-            s.settings.update(|x| x.precision = p);
-            bridge::load_models(s);
-            super::question::update_address(s);
+            use_precision(s, p);
         }
     };
     view! {
