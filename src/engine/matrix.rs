@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QTensor};
 
 use super::error::{EngineError, Result};
+use super::kernels::batch::{self, TILE};
 use super::kernels::{self, Half, Q8_BLOCK};
 
 /// (rows, cols) = (outputs, inputs), like nn.Linear's weight.
@@ -32,11 +33,6 @@ enum Data {
     /// a few rows at a time dequantized by candle, then f32 dot products.
     Blocks { dtype: GgmlDType, bytes: Vec<u8> },
 }
-
-/// Weight rows multiplied against every activation row before the next rows:
-/// they stay in the CPU cache meanwhile (the prompt's rows are re-read instead,
-/// which are far fewer bytes than the weights).
-const TILE: usize = 16;
 
 impl Matrix {
     pub fn f32(rows: usize, cols: usize, w: Vec<f32>) -> Self {
@@ -119,10 +115,10 @@ impl Matrix {
         }
         let xr = |r: usize| &x[r * k..][..k];
         match &self.data {
-            Data::F32(w) => f32_rows(x, k, m, n, &mut out, |j0, j1| Ok(Cow::Borrowed(&w[j0 * k..j1 * k])))?,
+            Data::F32(w) => f32_rows(x, k, n, &mut out, |j0, j1| Ok(Cow::Borrowed(&w[j0 * k..j1 * k])))?,
             // A prompt: each tile of weight rows widened once for all rows. Same
             // bits as `dot_half` (widening is exact, the order is the same).
-            Data::Half(kind, w) if m > 1 => f32_rows(x, k, m, n, &mut out, |j0, j1| {
+            Data::Half(kind, w) if m > 1 => f32_rows(x, k, n, &mut out, |j0, j1| {
                 let mut wide = vec![0f32; (j1 - j0) * k];
                 kernels::widen(*kind, &w[j0 * k..j1 * k], &mut wide);
                 Ok(Cow::Owned(wide))
@@ -142,53 +138,20 @@ impl Matrix {
             Data::Q8 { q, d } => {
                 let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
                 kernels::quantize_q8(x, &mut xq, &mut xd);
-                let kb = k / Q8_BLOCK;
-                let (xq_row, xd_row) = (|r: usize| &xq[r * k..][..k], |r: usize| &xd[r * kb..][..kb]);
-                for j0 in (0..n).step_by(TILE) {
-                    let mut r = 0;
-                    while r < m {
-                        for j in j0..(j0 + TILE).min(n) {
-                            let (wq, wd) = (&q[j * k..][..k], &d[j * kb..][..kb]);
-                            if r + 4 <= m {
-                                let rows = [r, r + 1, r + 2, r + 3];
-                                let sums = kernels::dot_q8_x4(rows.map(xq_row), rows.map(xd_row), wq, wd);
-                                for (i, s) in sums.into_iter().enumerate() {
-                                    out[(r + i) * n + j] = s;
-                                }
-                            } else {
-                                out[r * n + j] = kernels::dot_q8(xq_row(r), xd_row(r), wq, wd);
-                            }
-                        }
-                        r += if r + 4 <= m { 4 } else { 1 };
-                    }
-                }
+                batch::q8_matmul(&xq, &xd, q, d, k, &mut out);
             }
-            Data::Blocks { dtype, bytes } => f32_rows(x, k, m, n, &mut out, |j0, j1| dequantize_rows(*dtype, bytes, k, j0..j1).map(Cow::Owned))?,
+            Data::Blocks { dtype, bytes } => f32_rows(x, k, n, &mut out, |j0, j1| dequantize_rows(*dtype, bytes, k, j0..j1).map(Cow::Owned))?,
         }
         Ok(out)
     }
 }
 
 /// `x · Wᵀ` with f32 weight rows, a tile at a time from `tile(j0, j1)` (the
-/// rows as stored, widened or dequantized), two activation rows per weight
-/// load where there are two (`dot_f32_x2`: the same bits as `dot_f32`).
-fn f32_rows<'w>(x: &[f32], k: usize, m: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize) -> Result<Cow<'w, [f32]>>) -> Result<()> {
+/// rows as stored, widened or dequantized).
+fn f32_rows<'w>(x: &[f32], k: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize) -> Result<Cow<'w, [f32]>>) -> Result<()> {
     for j0 in (0..n).step_by(TILE) {
-        let j1 = (j0 + TILE).min(n);
-        let w = tile(j0, j1)?;
-        let mut r = 0;
-        while r < m {
-            for j in j0..j1 {
-                let wj = &w[(j - j0) * k..][..k];
-                if r + 1 < m {
-                    let [a, b] = kernels::dot_f32_x2(&x[r * k..][..k], &x[(r + 1) * k..][..k], wj);
-                    (out[r * n + j], out[(r + 1) * n + j]) = (a, b);
-                } else {
-                    out[r * n + j] = kernels::dot_f32(&x[r * k..][..k], wj);
-                }
-            }
-            r += 2;
-        }
+        let w = tile(j0, (j0 + TILE).min(n))?;
+        batch::f32_tile(x, k, &w, j0, n, out);
     }
     Ok(())
 }
