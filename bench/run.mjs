@@ -5,6 +5,9 @@
 //                      [--native-json FILE] [--json OUT]
 // --precisions: the `precision` our worker's Load message asks for, one row
 // each; the first is the headline ("ours" in the last line).
+// --onnx DIR: also transformers.js on the test model's ONNX export (DIR as
+// bench/export_onnx.py writes it), each of --tjs dtype:threads (default
+// q8:1,q8:2,fp32:1,fp32:2), one fresh page per load.
 // --checkpoint DIR: also load a Hugging Face checkpoint folder (the official
 // checkpoints' form: bf16 safetensors) into both slots as two distinct repos,
 // at the default precision, and measure both loads, memory and speed.
@@ -28,6 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { ISOLATED_PREFIXES, runTjs, tjsMounts, tjsVersions } from './transformersjs.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(HERE);
@@ -41,7 +45,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function parseArgs(argv) {
-  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null };
+  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--reps') a.reps = Number(v());
@@ -53,6 +57,8 @@ function parseArgs(argv) {
     else if (k === '--json') a.json = v();
     else if (k === '--base') a.base = v();
     else if (k === '--checkpoint') a.checkpoint = v();
+    else if (k === '--onnx') a.onnx = v();
+    else if (k === '--tjs') a.tjs = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--precisions') a.precisions = v().split(',').map((x) => x.trim()).filter(Boolean);
     else throw new Error(`unknown argument ${k}`);
   }
@@ -73,16 +79,19 @@ const TYPES = { '.wasm': 'application/wasm', '.js': 'text/javascript', '.mjs': '
 
 const CKPT_REPOS = ['test/ckpt-a', 'test/ckpt-b'];
 
-function startServer({ dist, base, model, checkpoint }) {
+function startServer({ dist, base, model, checkpoint, onnx }) {
   const gguf = fs.readFileSync(model);
   const ggufName = path.basename(model);
   const probe = fs.readFileSync(path.join(HERE, 'www', 'probe.js'));
   const wllamaDir = path.join(HERE, 'node_modules', '@wllama', 'wllama', 'esm');
-  const mounts = [[base, dist], ['/bench/', path.join(HERE, 'www')], ['/wllama/', wllamaDir]];
+  const mounts = [[base, dist], ['/bench/', path.join(HERE, 'www')], ['/wllama/', wllamaDir], ...(onnx ? tjsMounts(HERE, onnx) : [])];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     const p = decodeURIComponent(url.pathname);
-    const send = (status, body, type, extra = {}) => {
+    // Cross-origin isolation (SharedArrayBuffer, wasm threads) for transformers.js only.
+    const isolation = ISOLATED_PREFIXES.some((x) => p.startsWith(x))
+      ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
+    const send = (status, body, type, extra = isolation) => {
       res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-cache', ...extra });
       res.end(req.method === 'HEAD' ? undefined : body);
     };
@@ -218,14 +227,16 @@ async function main() {
   const engines = args.only ? [args.only] : ['wllama', 'ours'];
   const wllamaPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', '@wllama', 'wllama', 'package.json'), 'utf8'));
   const pwPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
-  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint });
+  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint, onnx: args.onnx });
   log(`serving on ${origin} (dist ${args.dist} at ${base}, model ${args.model})`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.env.BENCH_JS_FLAGS ? [...CHROMIUM_ARGS, `--js-flags=${process.env.BENCH_JS_FLAGS}`] : CHROMIUM_ARGS });
   const chromiumVersion = browser.version();
   const ourKeys = args.precisions.map((p) => `ours:${p}`);
   const ckptKeys = args.checkpoint && args.only !== 'wllama' ? ['ckpt'] : [];
   const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : ['wllama', ...ourKeys, ...ckptKeys];
-  const results = Object.fromEntries(['wllama', ...ourKeys, 'ckpt'].map((k) => [k, []]));
+  const tjsKeys = args.onnx && !args.only ? args.tjs.map((t) => `tjs:${t}`) : [];
+  jobs.push(...tjsKeys);
+  const results = Object.fromEntries(['wllama', ...ourKeys, 'ckpt', ...tjsKeys].map((k) => [k, []]));
   let libllama = null;
   let chatRows = [];
   try {
@@ -238,6 +249,14 @@ async function main() {
     if (engines.includes('ours')) pages.ours = await openPage(browser, origin, 'ours.html', 'ours');
     for (let rep = 1; rep <= args.reps; rep++) {
       for (const e of jobs) {
+        if (e.startsWith('tjs:')) {
+          const [dtype, threads] = e.slice(4).split(':');
+          const r = await runTjs(browser, origin, { dtype, threads: Number(threads), prompt: PROMPT, tokens: args.tokens, log });
+          results[e].push(r);
+          log(`rep ${rep} ${e}: load ${f(r.load_ms, 0)} ms, ${r.threads} thread(s)${r.isolated ? ', isolated' : ''}, prefill ${f(r.prefill_tok_s)} tok/s (${r.prompt_tokens} tok), ` +
+            `decode ${f(r.decode_tok_s, 2)} tok/s (${r.generated_tokens} tok), mem ${mib(r.mem_after_load)}`);
+          continue;
+        }
         const r = e === 'wllama' ? await runWllama(pages.wllama, origin, args.tokens)
           : e === 'ckpt' ? await runCheckpoints(pages.ours, origin, base, args.tokens)
           : await runOurs(pages.ours, origin, base, ggufName, args.tokens, e.slice('ours:'.length));
@@ -293,6 +312,13 @@ async function main() {
   if (results.wllama.length) {
     out.push(`| wllama ${wllamaPkg.version} (single-thread) | ${f(W.load_ms, 0)} (incl. worker start) | ${f(W.prefill_tok_s)} | ${f(W.decode_tok_s, 2)} | ${f(W.wall_decode_tok_s, 2)} | ${f(W.ttft_ms, 0)} | ${mib(W.mem_after_load)} |`);
   }
+  const tjsV = tjsKeys.length ? tjsVersions(HERE) : null;
+  for (const k of tjsKeys) {
+    if (!results[k].length) continue;
+    const S = summarize(results[k]);
+    const [dtype, threads] = k.slice(4).split(':');
+    out.push(`| transformers.js ${tjsV.transformers} (onnxruntime-web ${tjsV.ort}), ${dtype}, ${threads} thread${threads === '1' ? '' : 's'}${results[k].every((r) => r.threads === Number(threads)) ? '' : ' (WARNING: ran ' + results[k][0].threads + ')'} | ${f(S.load_ms, 0)} | ${f(S.prefill_tok_s)} | ${f(S.decode_tok_s, 2)} | | ${f(S.ttft_ms, 0)} | ${mib(S.mem_after_load)} |`);
+  }
   for (const n of nativeRows) {
     const name = n.engine === 'three-answers' ? `three-answers native CLI (${n.precision})` : `${n.engine} native (llama-cpp-python)`;
     out.push(`| ${name} | ${n.load_ms !== undefined ? f(n.load_ms, 0) : 'n/a'} | ${f(n.prefill_tok_s)} | ${f(n.decode_tok_s, 2)} | | | |`);
@@ -325,7 +351,21 @@ async function main() {
   if (!ourKeys.flatMap((k) => results[k]).every((r) => r.prompt_ok)) out.push(`- WARNING: our worker's prompt differs from the benchmark prompt: ${JSON.stringify(oursHead[0] && oursHead[0].prompt)}`);
   const badN = Object.values(results).flat().filter((r) => r.generated_tokens !== args.tokens);
   if (badN.length) out.push(`- WARNING: some runs did not generate exactly ${args.tokens} tokens: ${badN.map((r) => r.generated_tokens).join(', ')}`);
+  if (tjsKeys.length) {
+    out.push('- transformers.js: one fresh page per load (its thread count is fixed at its first session), served cross-origin isolated (COOP/COEP); the prompt\'s ids from its own tokenizer; a first generation after load, then the measured one (its steady state). ' +
+      'prefill = prompt tokens / (generate() called → first new token streamed), which includes the first sampling step; decode = (new tokens − 1) / (first → last token streamed). load = from_pretrained from 127.0.0.1.');
+    const first = (k) => results[k]?.[0]?.token_ids;
+    const same = (a, b) => { let i = 0; while (a && b && i < Math.min(a.length, b.length) && a[i] === b[i]) i++; return i; };
+    for (const [o, t] of [['ours:f32', 'tjs:fp32:1'], ['ours:f32', 'tjs:fp32:2']]) {
+      if (first(o) && first(t)) out.push(`- Same computation check: our ${o.slice(5)} answer and transformers.js ${t.slice(4)} agree on their first ${same(first(o), first(t))} of ${args.tokens} token ids.`);
+    }
+  }
   out.push('');
+  const T = tjsKeys.length ? summarize(results[tjsKeys[0]]) : null;
+  if (T) {
+    out.push(`prefill tok/s ours=${f(O.prefill_tok_s, 1)} wllama=${f(W.prefill_tok_s, 1)} transformersjs=${f(T.prefill_tok_s, 1)} (${tjsKeys[0].slice(4)}) ratio=${f(O.prefill_tok_s / T.prefill_tok_s, 2)}`);
+    out.push(`decode tok/s ours=${f(O.decode_tok_s, 1)} transformersjs=${f(T.decode_tok_s, 1)} (${tjsKeys[0].slice(4)}) ratio=${f(O.decode_tok_s / T.decode_tok_s, 2)}`);
+  }
   const ratio = O.decode_tok_s && W.decode_tok_s ? O.decode_tok_s / W.decode_tok_s : null;
   out.push(`decode tok/s ours=${f(O.decode_tok_s, 1)} wllama=${f(W.decode_tok_s, 1)} ratio=${f(ratio, 2)}`);
   console.log(out.join('\n'));

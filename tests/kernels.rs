@@ -35,3 +35,8 @@ fn matmul_rows_are_the_same_in_any_batch() {
 fn tiny_model_logits_are_the_same_in_any_batch() {
     checks::tiny_model_logits_are_the_same_in_any_batch();
 }
+
+#[test]
+fn q8_quantization_rounds_as_the_portable_version() {
+    checks::q8_quantization_rounds_as_the_portable_version();
+}

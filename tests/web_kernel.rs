@@ -48,3 +48,8 @@ fn simd_matmul_rows_are_the_same_in_any_batch() {
 fn simd_tiny_model_logits_are_the_same_in_any_batch() {
     checks::tiny_model_logits_are_the_same_in_any_batch();
 }
+
+#[wasm_bindgen_test]
+fn simd_q8_quantization_rounds_as_the_portable_version() {
+    checks::q8_quantization_rounds_as_the_portable_version();
+}

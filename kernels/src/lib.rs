@@ -120,6 +120,16 @@ pub fn dot_f16_prescaled_portable(x_scaled: &[f32], w: &[u16]) -> f32 {
 
 /// Σ over blocks of the two Q8_0 rows `(xq, xd)` and `(wq, wd)`, portable version.
 pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+    dot_q8_any(xq, xd, wq, wd)
+}
+
+/// [`dot_q8_portable`] with the activation quants already widened to i16.
+pub fn dot_q8_wide_portable(xq: &[i16], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+    dot_q8_any(xq, xd, wq, wd)
+}
+
+#[inline(always)]
+fn dot_q8_any<X: Copy + Into<i32>>(xq: &[X], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
     let mut acc = [0f32; 4];
     for ((xb, wb), (&dx, &dw)) in xq.chunks_exact(Q8_BLOCK).zip(wq.chunks_exact(Q8_BLOCK)).zip(xd.iter().zip(wd)) {
@@ -128,7 +138,7 @@ pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
         let mut p = [0i32; 8];
         for (xg, wg) in xb.chunks_exact(8).zip(wb.chunks_exact(8)) {
             for l in 0..8 {
-                p[l] += xg[l] as i32 * wg[l] as i32;
+                p[l] += xg[l].into() * wg[l] as i32;
             }
         }
         let isum = [p[0] + p[1], p[2] + p[3], p[4] + p[5], p[6] + p[7]];
@@ -222,6 +232,16 @@ pub fn dot_q8_x4(xq: [&[i8]; 4], xd: [&[f32]; 4], wq: &[i8], wd: &[f32]) -> [f32
     return [0, 1, 2, 3].map(|r| dot_q8_portable(xq[r], xd[r], wq, wd));
 }
 
+/// [`dot_q8`] of four activation rows with two weight rows (`out[row][col]`),
+/// the same bits as eight calls (the SIMD version shares every block's loads).
+/// The activations come widened to i16 (once per prompt, not once per weight row).
+pub fn dot_q8_4x2(xq: [&[i16]; 4], xd: [&[f32]; 4], wq: [&[i8]; 2], wd: [&[f32]; 2]) -> [[f32; 2]; 4] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::dot_q8_4x2(xq, xd, wq, wd);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return [0, 1, 2, 3].map(|r| [0, 1].map(|c| dot_q8_wide_portable(xq[r], xd[r], wq[c], wd[c])));
+}
+
 /// o[i] += a · v[i]: wasm SIMD in the browser, portable elsewhere (each
 /// element is one multiply and one add either way: the same bits).
 pub fn axpy(a: f32, v: &[f32], o: &mut [f32]) {
@@ -240,9 +260,20 @@ pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
 }
 
 /// Quantizes `x` (a multiple of 32 long) to Q8_0 as ggml's `quantize_row_q8_0`
-/// does: per block, scale d = max|x| / 127 rounded to f16, quants round(x / d).
-/// Activations get this per row, so a row quantizes the same in any batch.
+/// does: per block, scale d = max|x| / 127 rounded to f16, quants round(x / d)
+/// (half away from zero). Activations get this per row, so a row quantizes
+/// the same in any batch. Wasm SIMD in the browser (every decode step and
+/// prompt quantizes its activations: a fifth of a prompt's time as scalar
+/// code), portable elsewhere; the same bits.
 pub fn quantize_q8(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::quantize_q8(x, q, d);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return quantize_q8_portable(x, q, d);
+}
+
+/// [`quantize_q8`], portable version.
+pub fn quantize_q8_portable(x: &[f32], q: &mut [i8], d: &mut [f32]) {
     assert!(x.len() == q.len() && x.len() == d.len() * Q8_BLOCK);
     for ((xb, qb), db) in x.chunks_exact(Q8_BLOCK).zip(q.chunks_exact_mut(Q8_BLOCK)).zip(d.iter_mut()) {
         let amax = xb.iter().fold(0f32, |m, v| m.max(v.abs()));

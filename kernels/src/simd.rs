@@ -157,6 +157,39 @@ pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
 }
 
+/// [`dot_q8`] for four activation rows against two weight rows: each block
+/// of either operand is loaded and widened once for its four (or two) uses,
+/// each output's sums are exactly `dot_q8`'s.
+pub fn dot_q8_4x2(xq: [&[i16]; 4], xd: [&[f32]; 4], wq: [&[i8]; 2], wd: [&[f32]; 2]) -> [[f32; 2]; 4] {
+    let blocks = wd[0].len();
+    for r in 0..4 {
+        assert!(xq[r].len() == blocks * Q8_BLOCK && xd[r].len() == blocks);
+    }
+    for c in 0..2 {
+        assert!(wq[c].len() == blocks * Q8_BLOCK && wd[c].len() == blocks);
+    }
+    let mut acc = [[f32x4_splat(0.0); 2]; 4];
+    for b in 0..blocks {
+        // SAFETY: block b lies within every row (length checks above).
+        unsafe {
+            let widen = |p: *const i8| [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(p.add(b * Q8_BLOCK + o)));
+            let (w0, w1) = (widen(wq[0].as_ptr()), widen(wq[1].as_ptr()));
+            // Loaded as splats: dx * dw is then one vector multiply (the same f32 product).
+            let (d0, d1) = (v128_load32_splat(wd[0].as_ptr().add(b) as *const u32), v128_load32_splat(wd[1].as_ptr().add(b) as *const u32));
+            for r in 0..4 {
+                let xp = xq[r].as_ptr().add(b * Q8_BLOCK);
+                let x = [0, 8, 16, 24].map(|o| v128_load(xp.add(o) as *const v128));
+                let isum = |w: &[v128; 4]| i32x4_add(i32x4_add(i32x4_add(i32x4_dot_i16x8(x[0], w[0]), i32x4_dot_i16x8(x[1], w[1])), i32x4_dot_i16x8(x[2], w[2])), i32x4_dot_i16x8(x[3], w[3]));
+                let dx = v128_load32_splat(xd[r].as_ptr().add(b) as *const u32);
+                acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(isum(&w0)), f32x4_mul(dx, d0)));
+                acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(isum(&w1)), f32x4_mul(dx, d1)));
+            }
+        }
+    }
+    let finish = |a: v128| (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a)) + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+    acc.map(|row| row.map(finish))
+}
+
 /// [`dot_q8`] for four activation rows against one weight row: each
 /// weight block is loaded and widened once for the four (a prompt's
 /// speed), each row's sums are exactly `dot_q8`'s.
@@ -197,4 +230,35 @@ pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
         i += 8;
     }
     crate::widen_portable(kind, &w[n8..], &mut out[n8..]);
+}
+
+/// [`crate::quantize_q8_portable`] eight lanes at a time. The max of absolute
+/// values is exact in any order; `round` (half away from zero, which wasm
+/// has no instruction for) is trunc, plus the sign where the dropped
+/// fraction (exact) is at least one half.
+pub fn quantize_q8(x: &[f32], q: &mut [i8], d: &mut [f32]) {
+    assert!(x.len() == q.len() && x.len() == d.len() * Q8_BLOCK);
+    for ((xb, qb), db) in x.chunks_exact(Q8_BLOCK).zip(q.chunks_exact_mut(Q8_BLOCK)).zip(d.iter_mut()) {
+        // SAFETY: each block is 32 values: eight loads of four.
+        let v: [v128; 8] = core::array::from_fn(|i| unsafe { v128_load(xb.as_ptr().add(4 * i) as *const v128) });
+        // A NaN is skipped, as f32::max does (pmax keeps the first operand when unordered).
+        let m = v.iter().fold(f32x4_splat(0.0), |m, &a| f32x4_pmax(m, f32x4_abs(a)));
+        let amax = f32x4_extract_lane::<0>(m).max(f32x4_extract_lane::<1>(m)).max(f32x4_extract_lane::<2>(m).max(f32x4_extract_lane::<3>(m)));
+        let scale = amax / 127.0;
+        let inv = f32x4_splat(if scale != 0.0 { 1.0 / scale } else { 0.0 });
+        let round = |a: v128| {
+            let y = f32x4_mul(a, inv);
+            let t = f32x4_trunc(y);
+            let up = f32x4_ge(f32x4_abs(f32x4_sub(y, t)), f32x4_splat(0.5));
+            let sign = v128_or(v128_and(y, u32x4_splat(0x8000_0000)), f32x4_splat(1.0));
+            i32x4_trunc_sat_f32x4(f32x4_add(t, v128_and(up, sign))) // NaN -> 0
+        };
+        for h in 0..2 {
+            let words = [0, 1, 2, 3].map(|i| round(v[4 * h + i]));
+            let bytes = i8x16_narrow_i16x8(i16x8_narrow_i32x4(words[0], words[1]), i16x8_narrow_i32x4(words[2], words[3]));
+            // SAFETY: 16 of the block's 32 quants.
+            unsafe { v128_store(qb.as_mut_ptr().add(16 * h) as *mut v128, bytes) };
+        }
+        *db = half::f16::from_f32(scale).to_f32();
+    }
 }

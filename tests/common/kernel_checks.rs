@@ -94,6 +94,31 @@ pub fn q8_quantization_equals_ggml_blocks() {
     assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
 }
 
+/// The SIMD quantizer (where built) gives the portable one's quants and
+/// scales, ties (x / d exactly k + 1/2, both signs), zeros, tiny and huge
+/// values and NaN included.
+pub fn q8_quantization_rounds_as_the_portable_version() {
+    let mut rng = Lcg(17);
+    let mut x = rng.vec(32 * 64, 3.0);
+    // Block 0: amax 127 gives d = 1 exactly, so every k + 0.5 is a tie.
+    for (i, v) in x[..32].iter_mut().enumerate() {
+        *v = if i == 0 { 127.0 } else { (i as f32 - 16.0) + 0.5 };
+    }
+    x[32..64].fill(0.0);
+    for (i, v) in x[64..96].iter_mut().enumerate() {
+        *v = (i as f32 - 16.0) * 1e-39; // subnormals
+    }
+    x[96] = f32::NAN;
+    x[128] = 3.0e38;
+    x[129] = -3.0e38;
+    let (mut q1, mut d1, mut q2, mut d2) = (vec![0i8; x.len()], vec![0f32; x.len() / 32], vec![0i8; x.len()], vec![0f32; x.len() / 32]);
+    kernels::quantize_q8(&x, &mut q1, &mut d1);
+    kernels::quantize_q8_portable(&x, &mut q2, &mut d2);
+    assert_eq!(q1, q2);
+    assert_eq!(d1.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), d2.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(&q1[..4], &[127, -15, -14, -13], "ties round away from zero");
+}
+
 /// f16 rows against activations scaled by 2^112: the same sums as `dot_half`,
 /// bit for bit, over every finite f16 (subnormals included) and activations
 /// from subnormal to near 2^16; larger or non-finite activations are not scaled.
