@@ -76,6 +76,10 @@ mod cli {
         /// then go on as usual.
         #[arg(long, value_delimiter = ',')]
         force_ids: Vec<u32>,
+        /// Threads the matrix products split over (Q8_0 weights: `auto` on a
+        /// quantized file). The answer is the same bits at any count.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -132,6 +136,7 @@ mod cli {
     pub fn run() -> Result<()> {
         let a = Args::parse();
         let precision = a.precision;
+        three_answers::engine::kernels::batch::set_threads(a.threads);
         if let Some(dir) = &a.export_checkpoint {
             let gguf = std::fs::read(&a.instruct)
                 .map_err(|e| three_answers::engine::EngineError::MissingFile(format!("{} ({e})", a.instruct.display())))?;
@@ -252,7 +257,7 @@ mod cli {
             "chat_turns": turns,
             "engine": "three-answers",
             "precision": model.precision,
-            "threads": candle_core::utils::get_num_threads(),
+            "threads": three_answers::engine::kernels::batch::threads(),
             "load_ms": load_ms,
             "prompt_tokens": runs[0].prompt_tokens,
             "prefill_tok_s": median(&|t| t.prefill_tok_per_s()),

@@ -4,6 +4,8 @@
 //! order, whatever the batch: batching only shares each weight row's trip
 //! through the CPU cache (and, in wasm, its loads) among several rows.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_4x2, dot_q8_x4, Q8_BLOCK};
 
 /// Weight rows multiplied against every activation row before the next rows:
@@ -11,19 +13,21 @@ use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_4x2, dot_q8_x4, Q8_BLOCK};
 /// which are far fewer bytes than the weights).
 pub const TILE: usize = 16;
 
-/// One tile of f32 weight rows `w` (rows `j0..` of a matrix `n` rows wide,
-/// `k` values each) against every row of `x`: `out[r * n + j]`.
-pub fn f32_tile(x: &[f32], k: usize, w: &[f32], j0: usize, n: usize, out: &mut [f32]) {
+/// One tile of f32 weight rows `w` (rows `j0..` of the matrix, `k` values
+/// each) against every row of `x`, into `out` (rows of `stride` values,
+/// column j at j - col0), two activation rows per weight load.
+pub fn f32_tile(x: &[f32], k: usize, w: &[f32], j0: usize, out: &mut [f32], stride: usize, col0: usize) {
     let (m, rows) = (x.len() / k, w.len() / k);
     let xr = |r: usize| &x[r * k..][..k];
+    let at = |r: usize, j: usize| r * stride + j - col0;
     let mut r = 0;
     while r < m {
         for (j, wj) in (j0..j0 + rows).zip(w.chunks_exact(k)) {
             if r + 1 < m {
                 let [a, b] = dot_f32_x2(xr(r), xr(r + 1), wj);
-                (out[r * n + j], out[(r + 1) * n + j]) = (a, b);
+                (out[at(r, j)], out[at(r + 1, j)]) = (a, b);
             } else {
-                out[r * n + j] = dot_f32(xr(r), wj);
+                out[at(r, j)] = dot_f32(xr(r), wj);
             }
         }
         r += 2;
@@ -32,15 +36,19 @@ pub fn f32_tile(x: &[f32], k: usize, w: &[f32], j0: usize, n: usize, out: &mut [
 
 /// `x · Wᵀ` for Q8_0 activations `(xq, xd)` (m rows of `k`) and Q8_0 weights
 /// `(q, d)` (n rows of `k`): `out[r * n + j]`. Four activation rows meet two
-/// weight rows at a time where there are that many (`dot_q8_4x2`).
+/// weight rows at a time where there are that many (`dot_q8_4x2`). Tiles of
+/// weight rows may go to several threads ([`set_threads`]); each output is
+/// still one dot product, so the thread count changes no bits.
 pub fn q8_matmul(xq: &[i8], xd: &[f32], q: &[i8], d: &[f32], k: usize, out: &mut [f32]) {
-    let (m, n, kb) = (xq.len() / k, q.len() / k, k / Q8_BLOCK);
+    let (m, kb) = (xq.len() / k, k / Q8_BLOCK);
     let (xq_row, xd_row) = (|r: usize| &xq[r * k..][..k], |r: usize| &xd[r * kb..][..kb]);
     let (wq_row, wd_row) = (|j: usize| &q[j * k..][..k], |j: usize| &d[j * kb..][..kb]);
     let wide: Vec<i16> = if m >= 4 { xq.iter().map(|&v| v as i16).collect() } else { Vec::new() };
     let wide_row = |r: usize| &wide[r * k..][..k];
-    for j0 in (0..n).step_by(TILE) {
-        let j1 = (j0 + TILE).min(n);
+    // One tile: weight rows j0..j1 against every activation row, into `o`
+    // (m rows of `stride` values, column j at j - col0).
+    let tile = |j0: usize, j1: usize, o: &mut [f32], stride: usize, col0: usize| {
+        let at = |r: usize, j: usize| r * stride + j - col0;
         let mut r = 0;
         while r + 4 <= m {
             let rows = [r, r + 1, r + 2, r + 3];
@@ -48,21 +56,72 @@ pub fn q8_matmul(xq: &[i8], xd: &[f32], q: &[i8], d: &[f32], k: usize, out: &mut
             while j + 2 <= j1 {
                 let sums = dot_q8_4x2(rows.map(wide_row), rows.map(xd_row), [wq_row(j), wq_row(j + 1)], [wd_row(j), wd_row(j + 1)]);
                 for (i, pair) in sums.into_iter().enumerate() {
-                    (out[(r + i) * n + j], out[(r + i) * n + j + 1]) = (pair[0], pair[1]);
+                    (o[at(r + i, j)], o[at(r + i, j + 1)]) = (pair[0], pair[1]);
                 }
                 j += 2;
             }
             if j < j1 {
                 for (i, s) in dot_q8_x4(rows.map(xq_row), rows.map(xd_row), wq_row(j), wd_row(j)).into_iter().enumerate() {
-                    out[(r + i) * n + j] = s;
+                    o[at(r + i, j)] = s;
                 }
             }
             r += 4;
         }
         for r in r..m {
             for j in j0..j1 {
-                out[r * n + j] = dot_q8(xq_row(r), xd_row(r), wq_row(j), wd_row(j));
+                o[at(r, j)] = dot_q8(xq_row(r), xd_row(r), wq_row(j), wd_row(j));
             }
         }
+    };
+    for_each_tile(m, q.len() / k, out, tile);
+}
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// How many threads a product may split its tiles of weight rows over
+/// (natively rayon's pool; 1, the default, splits nothing). The browser's
+/// worker has one thread.
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+    // Rayon's pool can be sized once a process; later calls keep that pool.
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global();
+}
+
+/// See [`set_threads`].
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// Calls `tile(j0, j1, out, n, 0)` for every tile of weight rows `j0..j1`, or,
+/// with several threads, each tile into a buffer of its own, copied into
+/// `out` (m rows of n) after: threads never share an output row's memory.
+#[cfg_attr(target_arch = "wasm32", allow(unused_variables))]
+pub fn for_each_tile(m: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize, &mut [f32], usize, usize) + Sync) {
+    let bounds = |t: usize| (t * TILE, (t * TILE + TILE).min(n));
+    let tiles = n.div_ceil(TILE);
+    #[cfg(not(target_arch = "wasm32"))]
+    if threads() > 1 && tiles > 1 {
+        use rayon::prelude::*;
+        let parts: Vec<Vec<f32>> = (0..tiles)
+            .into_par_iter()
+            .map(|t| {
+                let (j0, j1) = bounds(t);
+                let mut part = vec![0f32; m * (j1 - j0)];
+                tile(j0, j1, &mut part, j1 - j0, j0);
+                part
+            })
+            .collect();
+        for (t, part) in parts.iter().enumerate() {
+            let (j0, j1) = bounds(t);
+            for (r, row) in part.chunks_exact(j1 - j0).enumerate() {
+                out[r * n + j0..r * n + j1].copy_from_slice(row);
+            }
+        }
+        return;
+    }
+    for t in 0..tiles {
+        let (j0, j1) = bounds(t);
+        tile(j0, j1, out, n, 0);
     }
 }

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use candle_core::quantized::{GgmlDType, QTensor};
 
 use super::error::{EngineError, Result};
-use super::kernels::batch::{self, TILE};
+use super::kernels::batch;
 use super::kernels::{self, Half, Q8_BLOCK};
 
 /// (rows, cols) = (outputs, inputs), like nn.Linear's weight.
@@ -147,13 +147,18 @@ impl Matrix {
 }
 
 /// `x · Wᵀ` with f32 weight rows, a tile at a time from `tile(j0, j1)` (the
-/// rows as stored, widened or dequantized).
-fn f32_rows<'w>(x: &[f32], k: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize) -> Result<Cow<'w, [f32]>>) -> Result<()> {
-    for j0 in (0..n).step_by(TILE) {
-        let w = tile(j0, (j0 + TILE).min(n))?;
-        batch::f32_tile(x, k, &w, j0, n, out);
+/// rows as stored, widened or dequantized), tiles shared out over the
+/// threads as the Q8_0 product's are.
+fn f32_rows<'w>(x: &[f32], k: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize) -> Result<Cow<'w, [f32]>> + Sync) -> Result<()> {
+    let failed = std::sync::Mutex::new(None);
+    batch::for_each_tile(x.len() / k, n, out, |j0, j1, o, stride, col0| match tile(j0, j1) {
+        Ok(w) => batch::f32_tile(x, k, &w, j0, o, stride, col0),
+        Err(e) => *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e),
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn check_blocks(cols: usize, block: usize, name: &str) -> Result<()> {
