@@ -76,8 +76,9 @@ mod cli {
         /// then go on as usual.
         #[arg(long, value_delimiter = ',')]
         force_ids: Vec<u32>,
-        /// Threads the matrix products split over (Q8_0 weights: `auto` on a
-        /// quantized file). The answer is the same bits at any count.
+        /// Threads the matrix products split their weight rows over (every
+        /// weight form but 16-bit floats at one row). The answer is the same
+        /// bits at any count.
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Print one JSON object instead of text.

@@ -3,20 +3,17 @@
 //! back (greedy and sampled), and forcing another candidate gives what a
 //! fresh model says after that prefix, whatever the KV cache held.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use three_answers::engine::modes::{Prompt, DEFAULT_QUESTION};
 use three_answers::engine::{LanguageModel, ModelFiles, Precision, SamplingSettings, Step, StopReason};
 
+#[path = "common/test_model.rs"]
+mod test_model;
+
 fn gguf_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| {
-        let path = std::env::var_os("THREE_ANSWERS_TEST_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
-        std::fs::read(&path).unwrap_or_else(|e| panic!("test model {} is missing ({e}): run scripts/fetch-test-model.sh", path.display()))
-    })
+    BYTES.get_or_init(test_model::read_test_gguf)
 }
 
 fn load(precision: Precision) -> LanguageModel {

@@ -22,23 +22,12 @@ mod kernel_checks;
 
 const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
-fn gguf_path() -> PathBuf {
-    let path = match std::env::var_os("THREE_ANSWERS_TEST_GGUF") {
-        Some(p) => PathBuf::from(p),
-        None => {
-            let cache = std::env::var_os("THREE_ANSWERS_CACHE")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers"));
-            cache.join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        }
-    };
-    assert!(path.exists(), "test model {} is missing: run scripts/fetch-test-model.sh", path.display());
-    path
-}
+#[path = "common/test_model.rs"]
+mod test_model;
 
 fn gguf_bytes() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| std::fs::read(gguf_path()).unwrap())
+    BYTES.get_or_init(test_model::read_test_gguf)
 }
 
 fn load_gguf(precision: Precision) -> LanguageModel {

@@ -3,16 +3,14 @@
 //! GGUF file's first bytes, and from a checkpoint's config.json, agree with
 //! the loaded model.
 
-use std::path::PathBuf;
-
 use three_answers::engine::inspect::{checkpoint_shape, gguf_shape};
 use three_answers::engine::{LanguageModel, ModelFiles, Precision};
 
+#[path = "common/test_model.rs"]
+mod test_model;
+
 fn gguf() -> Vec<u8> {
-    let path = std::env::var_os("THREE_ANSWERS_TEST_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("test model {} is missing ({e}): run scripts/fetch-test-model.sh", path.display()))
+    test_model::read_test_gguf()
 }
 
 #[test]

@@ -10,12 +10,8 @@ use three_answers::engine::kernels::Half;
 use three_answers::engine::matrix::Matrix;
 use three_answers::engine::{LanguageModel, ModelFiles, Precision, SamplingSettings};
 
-fn test_gguf() -> Vec<u8> {
-    let path = std::env::var_os("THREE_ANSWERS_TEST_GGUF").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/three-answers/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-    });
-    std::fs::read(&path).unwrap_or_else(|e| panic!("test model {}: {e} (run scripts/fetch-test-model.sh)", path.display()))
-}
+#[path = "common/test_model.rs"]
+mod test_model;
 
 #[test]
 fn products_and_the_real_model_give_the_same_bits_on_one_or_two_threads() {
@@ -42,7 +38,7 @@ fn products_and_the_real_model_give_the_same_bits_on_one_or_two_threads() {
     }
 
     // The test model at `auto` (Q8_0): the instruct answer, token for token.
-    let bytes = test_gguf();
+    let bytes = test_model::read_test_gguf();
     let answer = |threads: usize| {
         set_threads(threads);
         let mut model = LanguageModel::load(ModelFiles::Gguf(&bytes), Precision::Auto).unwrap();

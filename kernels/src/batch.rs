@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_4x2, dot_q8_x4, Q8_BLOCK};
+use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_4x2, Q8_BLOCK};
 
 /// Weight rows multiplied against every activation row before the next rows:
 /// they stay in the CPU cache meanwhile (the prompt's rows are re-read instead,
@@ -46,29 +46,23 @@ pub fn q8_matmul(xq: &[i8], xd: &[f32], q: &[i8], d: &[f32], k: usize, out: &mut
     let wide: Vec<i16> = if m >= 4 { xq.iter().map(|&v| v as i16).collect() } else { Vec::new() };
     let wide_row = |r: usize| &wide[r * k..][..k];
     // One tile: weight rows j0..j1 against every activation row, into `o`
-    // (m rows of `stride` values, column j at j - col0).
+    // (m rows of `stride` values, column j at j - col0). Whole groups of four
+    // rows meet pairs of weight rows; what is left (rows past the last group,
+    // an odd tile's last weight row) is one dot product at a time.
     let tile = |j0: usize, j1: usize, o: &mut [f32], stride: usize, col0: usize| {
         let at = |r: usize, j: usize| r * stride + j - col0;
-        let mut r = 0;
-        while r + 4 <= m {
+        let (grouped, paired) = (m / 4 * 4, j1 - (j1 - j0) % 2);
+        for r in (0..grouped).step_by(4) {
             let rows = [r, r + 1, r + 2, r + 3];
-            let mut j = j0;
-            while j + 2 <= j1 {
+            for j in (j0..paired).step_by(2) {
                 let sums = dot_q8_4x2(rows.map(wide_row), rows.map(xd_row), [wq_row(j), wq_row(j + 1)], [wd_row(j), wd_row(j + 1)]);
                 for (i, pair) in sums.into_iter().enumerate() {
                     (o[at(r + i, j)], o[at(r + i, j + 1)]) = (pair[0], pair[1]);
                 }
-                j += 2;
             }
-            if j < j1 {
-                for (i, s) in dot_q8_x4(rows.map(xq_row), rows.map(xd_row), wq_row(j), wd_row(j)).into_iter().enumerate() {
-                    o[at(r + i, j)] = s;
-                }
-            }
-            r += 4;
         }
-        for r in r..m {
-            for j in j0..j1 {
+        for r in 0..m {
+            for j in if r < grouped { paired..j1 } else { j0..j1 } {
                 o[at(r, j)] = dot_q8(xq_row(r), xd_row(r), wq_row(j), wd_row(j));
             }
         }

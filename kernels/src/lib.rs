@@ -123,8 +123,10 @@ pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     dot_q8_any(xq, xd, wq, wd)
 }
 
-/// [`dot_q8_portable`] with the activation quants already widened to i16.
-pub fn dot_q8_wide_portable(xq: &[i16], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
+/// [`dot_q8_portable`] with the activation quants already widened to i16
+/// (the portable side of `dot_q8_4x2`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn dot_q8_wide_portable(xq: &[i16], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
     dot_q8_any(xq, xd, wq, wd)
 }
 
@@ -221,15 +223,6 @@ pub fn dot_f32_x2(x0: &[f32], x1: &[f32], w: &[f32]) -> [f32; 2] {
     return simd::dot_f32_x2(x0, x1, w);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return [dot_f32_portable(x0, w), dot_f32_portable(x1, w)];
-}
-
-/// [`dot_q8`] of four activation rows with one weight row, the same bits as
-/// four calls (the SIMD version shares each weight block's loads).
-pub fn dot_q8_x4(xq: [&[i8]; 4], xd: [&[f32]; 4], wq: &[i8], wd: &[f32]) -> [f32; 4] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd::dot_q8_x4(xq, xd, wq, wd);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return [0, 1, 2, 3].map(|r| dot_q8_portable(xq[r], xd[r], wq, wd));
 }
 
 /// [`dot_q8`] of four activation rows with two weight rows (`out[row][col]`),

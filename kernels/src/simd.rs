@@ -188,31 +188,6 @@ pub fn dot_q8_4x2(xq: [&[i16]; 4], xd: [&[f32]; 4], wq: [&[i8]; 2], wd: [&[f32];
     acc.map(|row| row.map(finish))
 }
 
-/// [`dot_q8`] for four activation rows against one weight row: each
-/// weight block is loaded and widened once for the four (a prompt's
-/// speed), each row's sums are exactly `dot_q8`'s.
-pub fn dot_q8_x4(xq: [&[i8]; 4], xd: [&[f32]; 4], wq: &[i8], wd: &[f32]) -> [f32; 4] {
-    for r in 0..4 {
-        assert!(xq[r].len() == wq.len() && xd[r].len() == wd.len() && wq.len() == wd.len() * Q8_BLOCK);
-    }
-    let mut acc = [f32x4_splat(0.0); 4];
-    let wp = wq.as_ptr();
-    for b in 0..wd.len() {
-        // SAFETY: block b lies within every row (length checks above).
-        unsafe {
-            let wb = wp.add(b * Q8_BLOCK);
-            let w = [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(wb.add(o)));
-            for r in 0..4 {
-                let xb = xq[r].as_ptr().add(b * Q8_BLOCK);
-                let part = |i: usize| i32x4_dot_i16x8(i16x8_load_extend_i8x8(xb.add(8 * i)), w[i]);
-                let isum = i32x4_add(i32x4_add(i32x4_add(part(0), part(1)), part(2)), part(3));
-                acc[r] = f32x4_add(acc[r], f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(xd[r][b] * wd[b])));
-            }
-        }
-    }
-    acc.map(|a| (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a)) + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a)))
-}
-
 pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
     assert_eq!(w.len(), out.len());
     let n8 = w.len() / 8 * 8;
