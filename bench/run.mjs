@@ -45,7 +45,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function parseArgs(argv) {
-  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
+  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, mt: [], onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--reps') a.reps = Number(v());
@@ -58,6 +58,7 @@ function parseArgs(argv) {
     else if (k === '--base') a.base = v();
     else if (k === '--checkpoint') a.checkpoint = v();
     else if (k === '--onnx') a.onnx = v();
+    else if (k === '--mt') a.mt = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--tjs') a.tjs = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--precisions') a.precisions = v().split(',').map((x) => x.trim()).filter(Boolean);
     else throw new Error(`unknown argument ${k}`);
@@ -79,7 +80,7 @@ const TYPES = { '.wasm': 'application/wasm', '.js': 'text/javascript', '.mjs': '
 
 const CKPT_REPOS = ['test/ckpt-a', 'test/ckpt-b'];
 
-function startServer({ dist, base, model, checkpoint, onnx }) {
+function startServer({ dist, base, model, checkpoint, onnx, mt }) {
   const gguf = fs.readFileSync(model);
   const ggufName = path.basename(model);
   const probe = fs.readFileSync(path.join(HERE, 'www', 'probe.js'));
@@ -89,7 +90,7 @@ function startServer({ dist, base, model, checkpoint, onnx }) {
     const url = new URL(req.url, 'http://x');
     const p = decodeURIComponent(url.pathname);
     // Cross-origin isolation (SharedArrayBuffer, wasm threads) for transformers.js only.
-    const isolation = ISOLATED_PREFIXES.some((x) => p.startsWith(x))
+    const isolation = [...ISOLATED_PREFIXES, ...(mt ? [base, '/bench/ours.html'] : [])].some((x) => p.startsWith(x))
       ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
     const send = (status, body, type, extra = isolation) => {
       res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-cache', ...extra });
@@ -155,9 +156,9 @@ async function runWllama(page, origin, tokens) {
   };
 }
 
-async function runOurs(page, origin, base, ggufName, tokens, precision) {
+async function runOurs(page, origin, base, ggufName, tokens, precision, loader = 'worker_loader.js') {
   const workerP = page.waitForEvent('worker', { timeout: 120000 });
-  const start = await page.evaluate((u) => window.benchStart(u), `${origin}${base}worker_loader.js`);
+  const start = await page.evaluate((u) => window.benchStart(u), `${origin}${base}${loader}`);
   const worker = await workerP;
   const mem_after_start = await wasmBytes(worker);
   const load = await page.evaluate(([hub, spec, p]) => window.benchLoad(hub, spec, p),
@@ -227,11 +228,11 @@ async function main() {
   const engines = args.only ? [args.only] : ['wllama', 'ours'];
   const wllamaPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', '@wllama', 'wllama', 'package.json'), 'utf8'));
   const pwPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
-  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint, onnx: args.onnx });
+  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint, onnx: args.onnx, mt: args.mt.length > 0 });
   log(`serving on ${origin} (dist ${args.dist} at ${base}, model ${args.model})`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.env.BENCH_JS_FLAGS ? [...CHROMIUM_ARGS, `--js-flags=${process.env.BENCH_JS_FLAGS}`] : CHROMIUM_ARGS });
   const chromiumVersion = browser.version();
-  const ourKeys = args.precisions.map((p) => `ours:${p}`);
+  const ourKeys = [...args.precisions.map((p) => `ours:${p}`), ...args.mt.map((p) => `ours:${p.split('@')[0]}:threads:${p.split('@')[1] || 0}`)];
   const ckptKeys = args.checkpoint && args.only !== 'wllama' ? ['ckpt'] : [];
   const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : ['wllama', ...ourKeys, ...ckptKeys];
   const tjsKeys = args.onnx && !args.only ? args.tjs.map((t) => `tjs:${t}`) : [];
@@ -259,7 +260,7 @@ async function main() {
         }
         const r = e === 'wllama' ? await runWllama(pages.wllama, origin, args.tokens)
           : e === 'ckpt' ? await runCheckpoints(pages.ours, origin, base, args.tokens)
-          : await runOurs(pages.ours, origin, base, ggufName, args.tokens, e.slice('ours:'.length));
+          : await runOurs(pages.ours, origin, base, ggufName, args.tokens, e.split(':')[1], e.includes(':threads') ? `worker_mt_loader.js?threads=${e.split(':')[3] || 0}` : undefined);
         results[e].push(r);
         if (e === 'ckpt') {
           log(`rep ${rep} ckpt: load both ${f(r.load_ms, 0)} ms (foundation ${f(r.load_foundation_ms, 0)}, instruct ${f(r.load_instruct_ms, 0)}), ` +

@@ -24,6 +24,11 @@
   body is the end of the connection).
   `/__config?reset=1` clears all of them. Answers the current settings as JSON.
   Also `--cut-once SUB` on the command line.
+- `--isolation`: every response carries COOP/COEP (a host that sends
+  headers, so the page is cross-origin isolated from its first load);
+  without it the page gets them from its service worker, as on GitHub Pages.
+- `--missing SUB`: page files whose name contains SUB answer 404 (tests:
+  a threaded engine that cannot load).
 
 Binds 127.0.0.1 only. Prints `devserver: http://127.0.0.1:PORT/` once listening
 (--port 0 picks a free port). Python standard library only.
@@ -62,6 +67,8 @@ class State:
         self.sha = {}    # (path, mtime) -> sha256 hex
         for sub in args.cut_once or []:
             self.cut[sub] = 1
+        self.isolation = args.isolation
+        self.missing = args.missing or []
 
     def sha256(self, full):
         import hashlib
@@ -99,6 +106,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Access-Control-Allow-Headers", "Range, Content-Type")
         self.send_header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, X-Linked-Etag")
+        if self.st.isolation:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
 
     def do_OPTIONS(self):
         self.send_response(204)
@@ -164,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.simple(403, "forbidden")
         if os.path.isdir(full):
             full = os.path.join(full, "index.html")
-        if not os.path.isfile(full):
+        if not os.path.isfile(full) or any(m in rel for m in self.st.missing):
             return self.simple(404, f"not found: {path}")
         self.send_file(full, head, cache="no-cache")
 
@@ -303,6 +313,8 @@ def main():
     ap.add_argument("--models", help="folder laid out as {owner}/{name}/{file}")
     ap.add_argument("--file", action="append", help="REPO/FILE=PATH: serve PATH as /hub/REPO/resolve/main/FILE")
     ap.add_argument("--cut-once", action="append", help="SUB: cut the next response of a model file whose path contains SUB halfway")
+    ap.add_argument("--isolation", action="store_true", help="send COOP/COEP with every response (cross-origin isolated from the first load)")
+    ap.add_argument("--missing", action="append", help="SUB: page files whose name contains SUB answer 404")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

@@ -133,6 +133,10 @@ if [[ -z "$ROUTE" ]]; then
   say "wasm toolchain: $ROUTE -> $TOOLCHAIN_ENV"
 fi
 if [[ $ROUTE == rustup ]]; then write_env_rustup; else write_env_debian; fi
+# The threaded engine (scripts/build-worker-mt.sh) builds std with +atomics,
+# which needs rust-src: Debian's route has it, whichever route builds the rest.
+debian_wasm_ok || apt_install "${DEBIAN_WASM_PKGS[@]}"
+debian_wasm_ok || die "Debian's rustc-web and rust-web-src (the threaded engine's toolchain) are not usable"
 
 # ---------------------------------------------------------------- cargo-installed tools
 need_tool_cargo() { [[ -n "$TOOL_CARGO" ]] || die "cargo not found (install Rust with rustup first)"; }

@@ -8,6 +8,11 @@
 #  4. node --test tests/e2e in headless /usr/bin/chromium; screenshots in
 #     target/screenshots/. The server is stopped on exit.
 #   scripts/test-e2e.sh [--no-build]
+# E2E_ISOLATION=off: the servers send no COOP/COEP and the pages ask the
+# service worker for none (?isolation=off): the single-thread engine's pass
+# (scripts/test.sh runs delivery.test.mjs so). Default: the servers send them,
+# so pages are cross-origin isolated from the first load and run the threaded
+# engine (threads.test.mjs covers a host without headers, as GitHub Pages).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
@@ -77,7 +82,9 @@ PY
 # Files too big to be what they claim (sparse: no disk used), for links.test.mjs.
 truncate -s 100M "$OUT/huge-config.json"
 truncate -s 3500M "$OUT/huge.gguf"
-python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" --file "$SPEC=$MODEL" \
+export E2E_ISOLATION="${E2E_ISOLATION:-on}"
+ISOLATION=(--isolation); [[ "$E2E_ISOLATION" == off ]] && ISOLATION=()
+python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$ROOT/dist" --base "$BASE" "${ISOLATION[@]}" --file "$SPEC=$MODEL" \
   --file "test/Huge-Config/config.json=$OUT/huge-config.json" --file "test/Huge-GGUF/huge.gguf=$OUT/huge.gguf" \
   --file "test/Cut-GGUF/$NAME=$MODEL" --file "test/Corrupt-GGUF/$NAME=$MODEL" \
   --file "test/SmolLM2-135M-f32/config.json=$CKPT/config.json" --file "test/SmolLM2-135M-f32/tokenizer.json=$CKPT/tokenizer.json" \
@@ -94,7 +101,7 @@ SERVER=$!
 SITE="$OUT/site"
 rm -rf "$SITE"; cp -r "$ROOT/dist" "$SITE"
 MAKE_MIRROR_LINK=1 "$ROOT/scripts/make-mirror.sh" "$SITE/models" local/SmolLM2-135M-Instruct-GGUF "$MODEL" >&2
-python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$SITE" --base "$BASE" >"$OUT/devserver-mirror.log" 2>&1 &
+python3 "$ROOT/scripts/devserver.py" --port 0 --dist "$SITE" --base "$BASE" "${ISOLATION[@]}" >"$OUT/devserver-mirror.log" 2>&1 &
 MIRROR=$!
 # An emulation of huggingface.co on two more loopback origins (Hub on
 # localhost, CDN on 127.0.0.2) with the official repos' layout, written from
@@ -134,7 +141,7 @@ export E2E_SCREENSHOTS="$ROOT/target/screenshots"
 # Every test runs: one that needs a variable this script did not set fails.
 export E2E_STRICT=1
 export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
-echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB)" >&2
+echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB, isolation $E2E_ISOLATION)" >&2
 cd "$ROOT/tests/e2e"
 # E2E_FILES="delivery.test.mjs" runs one file.
 node --test --test-concurrency=1 --test-reporter=spec ${E2E_FILES:-./*.test.mjs}

@@ -2,7 +2,9 @@
 # Every test of three-answers, installing what is missing first:
 #   1. native engine tests on the real SmolLM2 weights (cargo test --release);
 #   2. the engine compiles for wasm32 with simd128;
-#   3. the page, built by Trunk under a sub-path, in headless Chromium (scripts/test-e2e.sh).
+#   3. the page, built by Trunk under a sub-path, in headless Chromium, Firefox and
+#      WebKit (scripts/test-e2e.sh): cross-origin isolated (the threaded engine), then
+#      delivery.test.mjs again unisolated (the single-thread engine).
 #   scripts/test.sh [--native-only]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -39,4 +41,6 @@ echo "== 2b/3 the page's components in headless Chromium (wasm-bindgen-test) =="
 scripts/test-web-components.sh
 echo "== 3/3 the page in headless Chromium =="; stamp
 scripts/test-e2e.sh
+echo "== 3b/3 delivery again, not cross-origin isolated (the single-thread engine) =="; stamp
+E2E_ISOLATION=off E2E_FILES="delivery.test.mjs" scripts/test-e2e.sh --no-build
 echo "== all tests passed =="; stamp

@@ -185,8 +185,10 @@ pub struct PromptToken {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum FromWorker {
-    /// The worker's wasm is running and listening.
-    Ready,
+    /// The worker's wasm is running and listening, on `threads` threads (the
+    /// threaded build's helpers that started, plus its own; 1 for the
+    /// single-thread build). `note`: why fewer threads run than were asked.
+    Ready { threads: usize, note: Option<String> },
     /// Download progress of one file (`total: None` when the size is unknown).
     Progress { slot: Slot, file: String, done: u64, total: Option<u64>, origin: Origin },
     /// Something went wrong that does not stop the model (e.g. the cache is full).

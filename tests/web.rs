@@ -298,7 +298,7 @@ async fn question_box_default_presets_and_ask_sends_one_job_per_mode() {
 
     // Messages wait until the worker says Ready; the first is the model load.
     assert!(page.take_posted().is_empty(), "nothing is posted before Ready");
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     let first = page.take_posted();
     assert!(matches!(first.first(), Some(ToWorker::Load { .. })), "{first:?}");
 
@@ -349,7 +349,7 @@ async fn settings_have_the_tutorial_defaults_and_reach_the_worker() {
     // A changed setting is what the next Ask uses; garbage is ignored.
     fill(&q("#max-new-tokens"), "5", "change").await;
     fill(&q("#seed"), "not a number", "change").await;
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     page.take_posted();
     let asks = page.ask().await;
     assert!(asks.iter().all(|a| a.4 == 5), "{asks:?}");
@@ -369,7 +369,7 @@ async fn prompt_tab_highlights_special_tokens_and_renders_markup_as_text() {
     let page = Page::open().await;
     let instruct_view = q("[data-testid=prompt-instruct]");
     assert!(text(&instruct_view).contains("Press Ask to see the prompt."));
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     page.take_posted();
     let asks = page.ask().await;
     let (instruct_job, chat_job) = (asks[1].0, asks[2].0);
@@ -424,7 +424,7 @@ async fn prompt_tab_highlights_special_tokens_and_renders_markup_as_text() {
 #[wasm_bindgen_test]
 async fn answers_stream_as_text_and_say_how_they_ended() {
     let page = Page::open().await;
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     page.take_posted();
     let asks = page.ask().await;
     let (f, i, c) = (asks[0].0, asks[1].0, asks[2].0);
@@ -477,7 +477,7 @@ async fn answers_stream_as_text_and_say_how_they_ended() {
 #[wasm_bindgen_test]
 async fn an_answer_that_ended_at_once_shows_what_the_model_weighed_as_text() {
     let page = Page::open().await;
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     page.take_posted();
     click(&q("[data-testid=ask]")).await;
     let jobs: Vec<(u64, Mode, usize)> = page
@@ -547,7 +547,7 @@ async fn chat_shows_bubbles_follow_ups_and_reset() {
     let send = q("[data-testid=send-follow-up]");
     assert!(is_disabled(&send), "no follow-up before a first question");
 
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     page.take_posted();
     let c = page.ask().await[2].0;
     let users: Vec<String> = qa("[data-testid=chat-user]").iter().map(text).collect();
@@ -614,7 +614,7 @@ async fn model_status_shows_progress_readiness_and_failure_in_words() {
     assert_eq!(spec("instruct"), "HuggingFaceTB/SmolLM2-135M-Instruct");
     assert_eq!(spec("foundation"), "HuggingFaceTB/SmolLM2-135M");
     assert_eq!(phase("instruct"), "downloading…");
-    page.send(FromWorker::Ready).await;
+    page.send(FromWorker::Ready { threads: 1, note: None }).await;
     let load = page.take_posted().into_iter().find_map(|m| match m {
         ToWorker::Load { foundation, instruct, .. } => Some((foundation, instruct)),
         _ => None,

@@ -16,7 +16,22 @@ const BUILD_ID = '__BUILD_ID__';
 const ASSETS = __ASSETS__;
 const SHELL = `three-answers-shell-${BUILD_ID}`;
 const SCOPE = new URL('./', self.location).href;
-const UNHASHED = new Set(['', 'index.html', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'cache_sink.js']);
+const UNHASHED = new Set(['', 'index.html', 'worker.js', 'worker_bg.wasm', 'worker_loader.js', 'cache_sink.js',
+  'worker_mt.js', 'worker_mt_bg.wasm', 'worker_mt_loader.js', 'worker_mt_thread.js']);
+
+// Cross-origin isolation, which the threaded engine needs (shared memory):
+// static hosts such as GitHub Pages send no COOP/COEP headers, so this
+// worker adds them to everything it serves. The page reloads once to get
+// them (index.html) and says which engine runs. `?isolation=off` leaves a
+// page unisolated. Hub downloads are CORS requests, which require-corp allows.
+function isolate(res, navigation, url) {
+  if (!res || res.type === 'opaqueredirect' || res.status === 0) return res;
+  if (navigation && /[?&]isolation=off(&|$)/.test(url)) return res;
+  const headers = new Headers(res.headers);
+  headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
+  headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -50,10 +65,11 @@ self.addEventListener('fetch', (event) => {
           caches.open(SHELL).then((c) => c.put(key, copy)).catch(() => {});
         }
         return res;
-      }).catch(() => caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || Response.error())),
+      }).catch(() => caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || Response.error()))
+        .then((res) => isolate(res, navigation, req.url)),
     );
   } else {
     // Hashed names never change: cache first.
-    event.respondWith(caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || fetch(req)));
+    event.respondWith(caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || fetch(req)).then((res) => isolate(res, false, req.url)));
   }
 });

@@ -73,8 +73,8 @@ pub fn q8_matmul(xq: &[i8], xd: &[f32], q: &[i8], d: &[f32], k: usize, out: &mut
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// How many threads a product may split its tiles of weight rows over
-/// (natively rayon's pool; 1, the default, splits nothing). The browser's
-/// worker has one thread.
+/// (natively rayon's pool; 1, the default, splits nothing). In the browser
+/// the threaded worker's pool (`spin_pool`) decides, and this only reports.
 pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
     // Rayon's pool can be sized once a process; later calls keep that pool.
@@ -84,16 +84,24 @@ pub fn set_threads(n: usize) {
 
 /// See [`set_threads`].
 pub fn threads() -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    return crate::spin_pool::helpers() + 1;
+    #[allow(unreachable_code)]
     THREADS.load(Ordering::Relaxed)
 }
 
 /// Calls `tile(j0, j1, out, n, 0)` for every tile of weight rows `j0..j1`, or,
-/// with several threads, each tile into a buffer of its own, copied into
-/// `out` (m rows of n) after: threads never share an output row's memory.
-#[cfg_attr(target_arch = "wasm32", allow(unused_variables))]
+/// with several threads, each thread's run of tiles into a buffer of its own,
+/// copied into `out` (m rows of n) after: threads never share an output row's
+/// memory, and each output is still one dot product, so the bits are the same.
+#[cfg_attr(all(target_arch = "wasm32", not(target_feature = "atomics")), allow(unused_variables))]
 pub fn for_each_tile(m: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, usize, &mut [f32], usize, usize) + Sync) {
     let bounds = |t: usize| (t * TILE, (t * TILE + TILE).min(n));
     let tiles = n.div_ceil(TILE);
+    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    if threads() > 1 && tiles > 1 && m * n >= MIN_SPLIT_OUTPUTS {
+        return split_over_pool(m, n, out, &tile);
+    }
     #[cfg(not(target_arch = "wasm32"))]
     if threads() > 1 && tiles > 1 {
         use rayon::prelude::*;
@@ -117,5 +125,48 @@ pub fn for_each_tile(m: usize, n: usize, out: &mut [f32], tile: impl Fn(usize, u
     for t in 0..tiles {
         let (j0, j1) = bounds(t);
         tile(j0, j1, out, n, 0);
+    }
+}
+
+/// Below this many outputs a split costs more than it saves in the browser
+/// (a pool's wake-up is microseconds; a decode step's smallest products are
+/// 576 outputs of 576 weights each).
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+const MIN_SPLIT_OUTPUTS: usize = 256;
+
+/// The threaded browser worker's split: one job per thread (not per tile:
+/// every job is one fork/join's worth of work), each a run of whole tiles.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+fn split_over_pool(m: usize, n: usize, out: &mut [f32], tile: &(impl Fn(usize, usize, &mut [f32], usize, usize) + Sync)) {
+    let jobs = threads().min(n.div_ceil(TILE));
+    let per_job = n.div_ceil(TILE).div_ceil(jobs) * TILE;
+    let span = |i: usize| (i * per_job, ((i + 1) * per_job).min(n));
+    let chunks = n.div_ceil(per_job);
+    let mut parts: Vec<Vec<f32>> = (0..chunks).map(|i| vec![0f32; m * (span(i).1 - span(i).0)]).collect();
+    /// The parts, shared with the pool: job i writes only part i.
+    struct Parts(*mut Vec<f32>);
+    // SAFETY: job i touches only part i, and `parts` outlives `run`.
+    unsafe impl Sync for Parts {}
+    impl Parts {
+        /// SAFETY: once per i, while the parts live (see `Parts`).
+        #[allow(clippy::mut_from_ref)]
+        unsafe fn part(&self, i: usize) -> &mut Vec<f32> {
+            &mut *self.0.add(i)
+        }
+    }
+    let shared = Parts(parts.as_mut_ptr());
+    crate::spin_pool::run(chunks, &|i| {
+        let (j0, j1) = span(i);
+        // SAFETY: the pool calls each i < chunks exactly once (see `Parts`).
+        let part = unsafe { shared.part(i) };
+        for t0 in (j0..j1).step_by(TILE) {
+            tile(t0, (t0 + TILE).min(j1), part, j1 - j0, j0);
+        }
+    });
+    for (i, part) in parts.iter().enumerate() {
+        let (j0, j1) = span(i);
+        for (r, row) in part.chunks_exact(j1 - j0).enumerate() {
+            out[r * n + j0..r * n + j1].copy_from_slice(row);
+        }
     }
 }

@@ -1,3 +1,4 @@
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 //! The dot products every matrix multiply of the forward pass is made of.
 //!
 //! Why by hand: "one prompt, one answer". The logits of a position must not
@@ -172,6 +173,8 @@ pub fn widen_portable(kind: Half, w: &[u16], out: &mut [f32]) {
 mod simd;
 
 pub mod batch;
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub mod spin_pool;
 
 /// Σ x[i] · w[i] for f32 rows in the fixed order: wasm SIMD in the browser, portable elsewhere.
 pub fn dot_f32(x: &[f32], w: &[f32]) -> f32 {

@@ -11,11 +11,17 @@ use wasm_bindgen::JsCast;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use super::signals::AppState;
+use super::threads::{Build, EngineStatus, Facts};
 use super::state::{GenToken, LoadPhase, ModelStatus, Phase, StorageInfo};
 use crate::protocol::{FromWorker, ModelSource, Precision, Slot, StopReason, ToWorker};
 
 /// Trunk's loader for the `worker` bin (next to index.html).
 const WORKER_URL: &str = "./worker_loader.js";
+/// The threaded build's loader (`scripts/build-worker-mt.sh`), `?threads=N`.
+const THREADED_WORKER_URL: &str = "./worker_mt_loader.js";
+/// The threaded build must say `Ready` within this, or the single-thread
+/// build takes over (its module is 3 MB: compiling it takes about a second).
+const THREADED_START_MS: f64 = 20_000.0;
 /// More crashes than this and the page stops restarting the worker.
 const MAX_RESTARTS: u32 = 3;
 
@@ -28,6 +34,8 @@ struct Bridge {
     restarts: u32,
     /// `Date.now()` of the worker's latest message (the watchdog's clock).
     last_heard_ms: f64,
+    /// The threaded build (a failure before `Ready` falls back).
+    threaded: bool,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(ErrorEvent)>,
 }
@@ -39,6 +47,8 @@ thread_local! {
     static LOCAL: RefCell<[Option<(String, js_sys::Array)>; 2]> = const { RefCell::new([None, None]) };
     /// The user agreed to download from the hub (the "Download 540 MB" click).
     static AGREED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Why the threaded build failed to start in this page (then it is not tried again).
+    static THREADED_FAILED: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// Starts the worker and asks it to load the models, and the watchdog.
@@ -57,6 +67,10 @@ pub fn start(state: AppState) {
 /// step would otherwise leave an answer "writing" or a model "preparing"
 /// forever.
 fn watchdog(state: AppState) {
+    let starting = BRIDGE.with(|b| b.borrow().as_ref().map(|b| b.threaded && !b.ready && js_sys::Date::now() - b.last_heard_ms > THREADED_START_MS));
+    if starting == Some(true) {
+        return fall_back(state, format!("it said nothing for {:.0} s", THREADED_START_MS / 1000.0));
+    }
     let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
     let (f, i) = (state.foundation_model.get_untracked(), state.instruct_model.get_untracked());
     let (fa, ia, chat) = (state.foundation.get_untracked(), state.instruct.get_untracked(), state.chat.get_untracked());
@@ -71,8 +85,55 @@ fn watchdog(state: AppState) {
     }
 }
 
+/// The build this page can run (`threads::choose`).
+fn choose_build(state: AppState) -> Build {
+    let global = js_sys::global();
+    let has = |name: &str| js_sys::Reflect::get(&global, &name.into()).map(|v| v.is_truthy()).unwrap_or(false);
+    let config = state.config.get_value();
+    super::threads::choose(&Facts {
+        isolated: has("crossOriginIsolated"),
+        shared_memory: has("SharedArrayBuffer"),
+        asked: state.settings.with_untracked(|s| s.threads),
+        isolation_off: config.isolation_off,
+        failed: THREADED_FAILED.with(|f| f.borrow().clone()),
+    })
+}
+
+/// The threaded build failed before it was ready: the single-thread build
+/// takes over, with the messages that were waiting for it.
+fn fall_back(state: AppState, why: String) {
+    web_sys::console::warn_1(&format!("threaded engine: {why}; the single-thread engine takes over").into());
+    THREADED_FAILED.with(|f| *f.borrow_mut() = Some(why));
+    let Some(old) = BRIDGE.with(|b| b.borrow_mut().take()) else { return };
+    old.worker.terminate();
+    spawn(state, old.restarts);
+    BRIDGE.with(|b| {
+        if let Some(b) = b.borrow_mut().as_mut() {
+            b.pending = old.pending;
+        }
+    });
+}
+
+/// Starts the worker again with the Settings' thread count (the page's
+/// state is kept; answers being written end, and the models load again).
+pub fn use_threads(state: AppState) {
+    if let Some(old) = BRIDGE.with(|b| b.borrow_mut().take()) {
+        old.worker.terminate();
+    }
+    end_busy_answers(state, "The engine was restarted with another thread count.");
+    spawn(state, 0);
+    load_models(state);
+}
+
 fn spawn(state: AppState, restarts: u32) {
-    let worker = match Worker::new(WORKER_URL) {
+    let build = choose_build(state);
+    let url = match &build {
+        Build::Threaded { asked } => format!("{THREADED_WORKER_URL}?threads={asked}"),
+        Build::Single { .. } => WORKER_URL.to_string(),
+    };
+    let threaded = matches!(build, Build::Threaded { .. });
+    state.engine.set(EngineStatus { build: Some(build), threads: None, note: None });
+    let worker = match Worker::new(&url) {
         Ok(w) => w,
         Err(_) => {
             state.notice.set(Some("This browser could not start the model worker (web workers are needed).".into()));
@@ -89,14 +150,22 @@ fn spawn(state: AppState, restarts: u32) {
     let on_error = Closure::<dyn FnMut(ErrorEvent)>::new(move |ev: ErrorEvent| {
         ev.prevent_default();
         web_sys::console::error_1(&format!("worker error: {}", ev.message()).into());
-        // Leave the handler first: the restart replaces this very closure.
-        let _ = wasm_bindgen_futures::spawn_local(async move { restart(state, None) });
+        let starting = BRIDGE.with(|b| b.borrow().as_ref().is_some_and(|b| b.threaded && !b.ready));
+        let message = ev.message();
+        // Leave the handler first: a restart replaces this very closure.
+        wasm_bindgen_futures::spawn_local(async move {
+            if starting {
+                fall_back(state, if message.is_empty() { "its script or module did not load".into() } else { message });
+            } else {
+                restart(state, None)
+            }
+        });
     });
     worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
     BRIDGE.with(|b| {
         let last_heard_ms = js_sys::Date::now();
-        *b.borrow_mut() = Some(Bridge { worker, ready: false, pending: vec![], restarts, last_heard_ms, _on_message: on_message, _on_error: on_error });
+        *b.borrow_mut() = Some(Bridge { worker, ready: false, pending: vec![], restarts, last_heard_ms, threaded, _on_message: on_message, _on_error: on_error });
     });
 }
 
@@ -136,6 +205,20 @@ fn restart(state: AppState, hang: Option<(String, f64)>) {
         ),
         None => format!("The model worker crashed while working{with} (it may have run out of memory, or a file or template made it fail)."),
     };
+    end_busy_answers(state, &why);
+    if restarts > MAX_RESTARTS {
+        state.notice.set(Some(format!(
+            "{why} That happened {restarts} times in a row, so the worker was not started again: try another model or a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
+        )));
+        return;
+    }
+    state.notice.set(Some(format!("{why} It was restarted and the models are loading again. Your question and the chat are kept.")));
+    spawn(state, restarts);
+    load_models(state);
+}
+
+/// Every answer being written fails with `why` (its worker was stopped).
+fn end_busy_answers(state: AppState, why: &str) {
     for sig in [state.foundation, state.instruct] {
         if sig.with_untracked(|a| a.phase.busy()) {
             sig.update(|a| a.phase = Phase::Failed(format!("{why} Press Ask to try again.")));
@@ -151,15 +234,6 @@ fn restart(state: AppState, hang: Option<(String, f64)>) {
             a.phase = Phase::Failed(format!("{why} Open the tab again after the next Ask."));
         }
     });
-    if restarts > MAX_RESTARTS {
-        state.notice.set(Some(format!(
-            "{why} That happened {restarts} times in a row, so the worker was not started again: try another model or a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
-        )));
-        return;
-    }
-    state.notice.set(Some(format!("{why} It was restarted and the models are loading again. Your question and the chat are kept.")));
-    spawn(state, restarts);
-    load_models(state);
 }
 
 /// Answers cannot be written: the worker was not restarted after its crashes.
@@ -301,7 +375,8 @@ fn receive(state: AppState, msg: FromWorker) {
         }
     });
     match msg {
-        FromWorker::Ready => {
+        FromWorker::Ready { threads, note } => {
+            state.engine.update(|e| (e.threads, e.note) = (Some(threads), note));
             let pending = BRIDGE.with(|b| {
                 let mut b = b.borrow_mut();
                 let b = b.as_mut().expect("the bridge exists while its worker talks");

@@ -15,7 +15,7 @@ pub const DEFAULT_FOLLOW_UP_TOKENS: usize = 40;
 
 /// Keys that change how the page fetches or runs, not what it answers:
 /// known, but not part of a shared link.
-const DELIVERY_KEYS: [&str; 4] = ["cache", "sw", "watchdog", "csp-probe"];
+const DELIVERY_KEYS: [&str; 6] = ["cache", "sw", "watchdog", "csp-probe", "threads", "isolation"];
 const ANSWER_KEYS: [&str; 16] = [
     "q", "hub", "instruct", "foundation", "revision", "precision", "max_new_tokens", "follow_up_max_new_tokens", "do_sample",
     "temperature", "top_p", "top_k", "repetition_penalty", "seed", "system", "follow",
@@ -43,6 +43,12 @@ pub struct PageConfig {
     /// `?watchdog=S`: seconds of silence from a busy worker before it is
     /// taken for hung and restarted (default 30).
     pub watchdog_s: f64,
+    /// `?threads=N` (or `auto`, 0): the engine's threads where the page may
+    /// share memory (`threads::choose`).
+    pub threads: usize,
+    /// `?isolation=off`: the service worker does not make this page
+    /// cross-origin isolated (so the single-thread engine runs).
+    pub isolation_off: bool,
     /// Words about keys or values that were not understood.
     pub warning: Option<String>,
 }
@@ -104,6 +110,21 @@ pub fn page_config(query: &[(String, String)]) -> PageConfig {
             false
         }
     };
+    let threads = match get("threads") {
+        None => 0,
+        Some(t) => super::threads::parse_threads(&t).unwrap_or_else(|| {
+            problems.push(format!("threads=\"{t}\" in the address is not auto or 1 to {}: one per core.", super::threads::MAX_THREADS));
+            0
+        }),
+    };
+    let isolation_off = match get("isolation").as_deref() {
+        None | Some("on") => false,
+        Some("off") => true,
+        Some(v) => {
+            problems.push(format!("isolation=\"{v}\" in the address is not on or off: on."));
+            false
+        }
+    };
     if let Err(e) = sampling.check() {
         problems.push(format!("The sampling settings in the address do not work together ({e}): using the defaults."));
         sampling = SamplingSettings { max_new_tokens: sampling.max_new_tokens.max(1), ..defaults };
@@ -129,6 +150,8 @@ pub fn page_config(query: &[(String, String)]) -> PageConfig {
             _ => CacheMode::Use,
         },
         watchdog_s,
+        threads,
+        isolation_off,
         warning: (!problems.is_empty()).then(|| problems.join(" ")),
     }
 }
@@ -224,6 +247,11 @@ mod tests {
         assert_eq!((c.revision.as_str(), c.cache), ("v2", CacheMode::Off));
         assert_eq!((c.watchdog_s, c.warning), (DEFAULT_WATCHDOG_S, None));
         assert_eq!(page_config(&q(&[("watchdog", "5")])).watchdog_s, 5.0);
+        let c = page_config(&q(&[("threads", "2"), ("isolation", "off")]));
+        assert_eq!((c.threads, c.isolation_off, c.warning), (2, true, None));
+        let c = page_config(&q(&[("threads", "many"), ("isolation", "maybe")]));
+        assert_eq!((c.threads, c.isolation_off), (0, false));
+        assert!(c.warning.as_deref().is_some_and(|w| w.contains("threads=\"many\"") && w.contains("isolation=\"maybe\"")), "{:?}", c.warning);
         let c = page_config(&q(&[("watchdog", "0")]));
         assert_eq!(c.watchdog_s, DEFAULT_WATCHDOG_S);
         assert!(c.warning.unwrap().contains("watchdog"));

@@ -4,7 +4,8 @@
 //! - [`state`]: the page's state as plain data (answers, chat, model status,
 //!   settings); [`link`]: the address (what its query sets, and the link that
 //!   reproduces the page); [`text`]: pure helpers (prompt highlighting, words
-//!   for states, sizes and speeds). All unit-tested natively.
+//!   for states, sizes and speeds); [`threads`]: which engine build runs
+//!   (threaded or single-thread) and why. All unit-tested natively.
 //! - `signals`: that state in signals, shared as context.
 //! - `bridge`: the worker: start, send, receive, restart after a crash.
 //! - `views`: the components.
@@ -13,6 +14,7 @@ pub mod link;
 pub mod picker;
 pub mod state;
 pub mod text;
+pub mod threads;
 
 #[cfg(target_arch = "wasm32")]
 mod asking;

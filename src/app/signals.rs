@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::state::{Answer, ChatTurn, Grid, ModelStatus, Settings, Shift, StorageInfo, Tab};
 use super::link::PageConfig;
+use super::threads::EngineStatus;
 use crate::engine::modes::DEFAULT_FOLLOW_UP;
 use crate::protocol::{Conversation, ModelReport, ModelSource, Slot};
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub reports: RwSignal<Vec<(ModelSource, Result<ModelReport, String>)>>,
     /// The link "Copy link" made, and whether the clipboard took it.
     pub share_link: RwSignal<Option<(String, bool)>>,
+    /// Which engine build runs, on how many threads (`threads.rs`).
+    pub engine: RwSignal<EngineStatus>,
 }
 
 impl AppState {
@@ -47,10 +50,12 @@ impl AppState {
             sampling: config.sampling.clone(),
             follow_up_max_new_tokens: config.follow_up_max_new_tokens,
             precision: config.precision,
+            threads: config.threads,
         };
         Self {
             question: RwSignal::new(config.question.clone()),
             share_link: RwSignal::new(None),
+            engine: RwSignal::new(EngineStatus::default()),
             reports: RwSignal::new(vec![]),
             grid: RwSignal::new(Grid::default()),
             shift: RwSignal::new(Shift::default()),

@@ -208,6 +208,8 @@ pub struct Settings {
     pub sampling: SamplingSettings,
     pub follow_up_max_new_tokens: usize,
     pub precision: Precision,
+    /// The engine's threads where the page may share memory (0: one per core).
+    pub threads: usize,
 }
 
 impl Settings {

@@ -376,7 +376,7 @@ async fn read_body(
     }
 }
 
-async fn sleep_ms(ms: u32) {
+pub(crate) async fn sleep_ms(ms: u32) {
     let waiting = JsFuture::from(js_sys::Promise::new(&mut |resolve, _| {
         let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
         let _ = scope.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);

@@ -12,6 +12,8 @@ mod fetch;
 mod hub;
 mod inspect;
 mod load;
+#[cfg(target_feature = "atomics")]
+mod pool;
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -79,6 +81,10 @@ pub(crate) fn post(msg: &FromWorker) {
 
 /// Entry point (from `src/bin/worker.rs`): listen for `ToWorker` messages.
 pub fn start() {
+    #[cfg(target_feature = "atomics")]
+    if pool::in_pool_thread() {
+        return;
+    }
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
         // A string, or `[json, [File, ...]]` for `LoadLocal`.
         let data = ev.data();
@@ -95,7 +101,33 @@ pub fn start() {
     });
     scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     on_message.forget();
-    post(&FromWorker::Ready);
+    #[cfg(target_feature = "atomics")]
+    spawn_local(start_pool_then_ready());
+    #[cfg(not(target_feature = "atomics"))]
+    post(&FromWorker::Ready { threads: 1, note: None });
+}
+
+/// The threaded build: starts the helpers, then says `Ready` once they all
+/// run (or after 10 s, with how many do). Helpers start only once this
+/// worker's event loop runs, so this waits asynchronously.
+#[cfg(target_feature = "atomics")]
+async fn start_pool_then_ready() {
+    use crate::engine::kernels::spin_pool::helpers;
+    let asked = pool::asked_threads(scope().navigator().hardware_concurrency() as usize);
+    let started = pool::start(asked);
+    for _ in 0..500 {
+        if started.is_err() || helpers() + 1 >= asked {
+            break;
+        }
+        fetch::sleep_ms(20).await;
+    }
+    let threads = helpers() + 1;
+    let note = match started {
+        Err(e) => Some(format!("{asked} threads were asked for, {threads} run: {e}.")),
+        Ok(()) if threads < asked => Some(format!("{asked} threads were asked for; {threads} started within 10 s.")),
+        Ok(()) => None,
+    };
+    post(&FromWorker::Ready { threads, note });
 }
 
 /// One message from the page; `files` are the File handles `LoadLocal` carries.

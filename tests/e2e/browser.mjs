@@ -18,6 +18,12 @@ export const skipUnless = (k) => {
 };
 export const env = (k, d) => process.env[k] ?? d ?? assert.fail(`${k} is not set (run scripts/test-e2e.sh)`);
 
+/** `E2E_ISOLATION=off` (scripts/test-e2e.sh): servers without COOP/COEP and
+ * pages that ask the service worker for none, so the single-thread engine runs. */
+export const ISOLATION_OFF = process.env.E2E_ISOLATION === 'off';
+/** What a page's query adds in that mode. */
+export const isolationQuery = ISOLATION_OFF ? { isolation: 'off' } : {};
+
 const CHROMIUM = env('E2E_CHROMIUM', '/usr/bin/chromium');
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run'];
@@ -103,6 +109,31 @@ export async function modelPhase(page, slot, timeout = 180_000) {
   return page.locator(sel).textContent();
 }
 
+/** The engine line once the worker is ready: `{ isolated, threads, words }`. */
+export async function engineStatus(page) {
+  const sel = '[data-testid=engine-threads]';
+  await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.threads, sel, { timeout: 60_000, polling: 200 });
+  return page.evaluate((sel) => {
+    const e = document.querySelector(sel);
+    return { isolated: self.crossOriginIsolated, threads: Number(e.dataset.threads), words: e.textContent };
+  }, sel);
+}
+
+/** The page runs the engine the run's mode says: isolated and on one thread
+ * per core (at most 4) by default, or unisolated on one thread (`E2E_ISOLATION=off`). */
+export async function assertEngineMode(page) {
+  const e = await engineStatus(page);
+  if (ISOLATION_OFF) {
+    assert.deepEqual([e.isolated, e.threads], [false, 1], e.words);
+    assert.match(e.words, /^The engine runs on 1 thread: the address turns cross-origin isolation off/);
+  } else {
+    const cores = Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency));
+    assert.deepEqual([e.isolated, e.threads], [true, cores], e.words);
+    assert.match(e.words, cores > 1 ? /^The engine runs on \d+ threads \(WebAssembly threads/ : /^The engine runs on 1 thread/);
+  }
+  return e;
+}
+
 /** Ask and wait for the Instruct answer; returns its text. */
 export async function askInstruct(page) {
   await page.locator('[data-testid=ask]').click();
@@ -119,10 +150,12 @@ export async function askInstruct(page) {
 
 
 /** A dev server of the test's own (one it can stop): `dist` under the page's
- * base path, with the test model at its spec. */
-export async function startServer(dist = env('E2E_DIST')) {
+ * base path, with the test model at its spec; COOP/COEP as the run's mode
+ * says (`isolation`: true, false or the mode), `extra` devserver arguments. */
+export async function startServer(dist = env('E2E_DIST'), { isolation = !ISOLATION_OFF, extra = [] } = {}) {
   const proc = spawn('python3', [path.join(env('E2E_ROOT'), 'scripts/devserver.py'), '--port', '0', '--dist', dist,
-    '--base', new URL(env('E2E_PAGE_URL')).pathname, '--file', `${env('E2E_MODEL_SPEC')}=${env('E2E_MODEL_PATH')}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--base', new URL(env('E2E_PAGE_URL')).pathname, '--file', `${env('E2E_MODEL_SPEC')}=${env('E2E_MODEL_PATH')}`,
+    ...(isolation ? ['--isolation'] : []), ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   const origin = await new Promise((resolve, reject) => {
     let out = '';
     proc.stdout.on('data', (d) => {

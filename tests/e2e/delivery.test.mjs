@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { askInstruct, env, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless, startServer } from './browser.mjs';
+import { askInstruct, assertEngineMode, env, isolationQuery, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless, startServer } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -26,7 +26,7 @@ const SHOTS = env('E2E_SCREENSHOTS', path.resolve(import.meta.dirname, '../../ta
 const FILE = SPEC.split('/').slice(2).join('/');
 
 const q = (o) => Object.entries(o).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
-const pageUrl = (o, base = PAGE_URL) => `${base}?${q({ hub: HUB, instruct: SPEC, foundation: '', ...o })}`;
+const pageUrl = (o, base = PAGE_URL) => `${base}?${q({ hub: HUB, instruct: SPEC, foundation: '', ...isolationQuery, ...o })}`;
 
 let browser;
 const tmpDirs = [];
@@ -334,7 +334,7 @@ test('mirror: ?hub=./models next to the page answers', { timeout: 300_000 }, asy
     const page = await ctx.newPage();
     const origin = new URL(MIRROR_PAGE_URL).origin;
     await requests(origin, true);
-    await page.goto(`${MIRROR_PAGE_URL}?${q({ hub: './models', instruct: `local/SmolLM2-135M-Instruct-GGUF/${FILE}`, foundation: '' })}`);
+    await page.goto(`${MIRROR_PAGE_URL}?${q({ hub: './models', instruct: `local/SmolLM2-135M-Instruct-GGUF/${FILE}`, foundation: '', ...isolationQuery })}`);
     assert.match(await modelPhase(page, 'instruct'), /^ready/);
     await askInstruct(page);
     const reqs = await requests(origin);
@@ -356,7 +356,7 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
   try {
     const page = await ctx.newPage();
     const base = `${origin}${new URL(PAGE_URL).pathname}`;
-    const url = `${base}?${q({ hub: `${origin}/hub`, instruct: SPEC, foundation: '' })}`;
+    const url = `${base}?${q({ hub: `${origin}/hub`, instruct: SPEC, foundation: '', ...isolationQuery })}`;
     await page.goto(url);
     assert.match(await modelPhase(page, 'instruct'), /^ready/);
     await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });
@@ -382,6 +382,7 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
     await assert.rejects(fetch(`${origin}/__requests`), 'the server is stopped');
     await page.reload();
     assert.match(await modelPhase(page, 'instruct'), /^ready from cache/);
+    await assertEngineMode(page);
     await askInstruct(page);
     assert.match(await page.evaluate(() => fetch('./worker_loader.js').then((r) => r.text())), /__deploy = 2/, 'the new deploy\'s worker, from the shell cache');
     await page.screenshot({ path: path.join(SHOTS, 'offline.png'), fullPage: true });

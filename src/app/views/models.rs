@@ -22,6 +22,14 @@ pub(super) fn ModelPanel() -> impl IntoView {
             <DownloadOffer/>
             <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct open=open[0]/>
             <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation open=open[1]/>
+            <p
+                class="small"
+                role="status"
+                data-testid="engine-threads"
+                data-threads=move || s.engine.with(|e| e.threads.map(|n| n.to_string()).unwrap_or_default())
+            >
+                {move || s.engine.with(crate::app::threads::words)}
+            </p>
             <p class="small" hidden=all_folded>
                 "Use files from this computer: pick or drop one .gguf file, or all the files of a checkpoint folder "
                 "(config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). "

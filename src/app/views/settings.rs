@@ -48,6 +48,12 @@ pub(super) fn SettingsPanel() -> impl IntoView {
             use_precision(s, p);
         }
     };
+    let on_threads = move |ev| {
+        if let Some(n) = crate::app::threads::parse_threads(&event_target_value(&ev)) {
+            s.settings.update(|x| x.threads = n);
+            bridge::use_threads(s);
+        }
+    };
     view! {
         <details class="settings">
             <summary>"Settings and models"</summary>
@@ -87,10 +93,26 @@ pub(super) fn SettingsPanel() -> impl IntoView {
                             .collect_view()}
                     </select>
                 </label>
+                <label class="setting" for="threads">
+                    <span>"threads (restarts the engine)"</span>
+                    <select id="threads" on:change=on_threads>
+                        {(0..=crate::app::threads::MAX_THREADS)
+                            .filter(|n| *n == 0 || n.is_power_of_two())
+                            .map(|n| {
+                                let label = if n == 0 { "auto (one per core, at most 4)".to_string() } else { n.to_string() };
+                                view! {
+                                    <option value=n.to_string() selected=move || s.settings.with(|x| x.threads == n)>
+                                        {label}
+                                    </option>
+                                }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
             </div>
             <p class="small">
                 "Greedy decoding (do_sample off) gives the same answer every time. Changing precision re-reads the weights: "
-                "quantization can change an answer."
+                "quantization can change an answer. Threads change only the speed: every thread count computes the same bits."
             </p>
         </details>
     }
