@@ -5,16 +5,22 @@
 # A Trunk post_build hook (Trunk.toml) writing worker_mt.js and
 # worker_mt_bg.wasm into $TRUNK_STAGING_DIR; or by hand:
 #   scripts/build-worker-mt.sh OUT_DIR
-# Why a second build: threads need std built with +atomics (build-std, so
-# rust-src), which only Debian's rustc-web route has here (scripts/setup.sh
-# installs it whichever route the main build takes). Target dir:
-# target/wasm-mt (kept warm: ~8 min cold, ~1.5 min after a change).
+# Why a second build: threads need std rebuilt with +atomics (build-std, so
+# rust-src): rustup's toolchain when it has rust-src (the Pages workflow adds
+# it), else Debian's rustc-web route (scripts/setup.sh installs it: rustup
+# cannot fetch rust-src on our build machines). Target dir: target/wasm-mt
+# (kept warm: ~8 min cold, ~1.5 min after a change).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 OUT="${TRUNK_STAGING_DIR:-${1:?usage: $0 OUT_DIR}}"; mkdir -p "$OUT"
 PROFILE="${TRUNK_PROFILE:-release}"
-if [[ ! -x /usr/bin/cargo || ! -d /usr/lib/rustlib/src ]]; then
-  echo "build-worker-mt: Debian's rustc-web and rust-web-src are missing (run scripts/setup.sh)" >&2; exit 1
+RUSTUP_SRC="$(rustc --print sysroot 2>/dev/null || true)/lib/rustlib/src/rust/library"
+if command -v rustup >/dev/null 2>&1 && [[ -d "$RUSTUP_SRC" ]] && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  CARGO_BIN="$(command -v cargo)"
+elif [[ -x /usr/bin/cargo && -d /usr/lib/rustlib/src ]]; then
+  CARGO_BIN=/usr/bin/cargo; export PATH=/usr/bin:$PATH
+else
+  echo "build-worker-mt: no Rust toolchain with rust-src for wasm32 (run scripts/setup.sh: it installs Debian's rustc-web and rust-web-src)" >&2; exit 1
 fi
 cd "$ROOT"
 # The same wasm features as the single-thread build (.cargo/config.toml's simd128),
@@ -24,10 +30,10 @@ export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$ROOT/target/wasm-mt"
 export RUSTFLAGS='-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 -C link-arg=--shared-memory -C link-arg=--max-memory=4294967296 -C link-arg=--import-memory -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align -C link-arg=--export=__tls_base'
 unset CARGO_UNSTABLE_BUILD_STD
 CARGO_PROFILE=wasm-worker; [[ "$PROFILE" == release ]] || CARGO_PROFILE=dev
-PATH=/usr/bin:$PATH /usr/bin/cargo build ${TRUNK_QUIET:+--quiet} --profile "$CARGO_PROFILE" --bin worker --target wasm32-unknown-unknown -Z build-std=std,panic_abort
+"$CARGO_BIN" build ${TRUNK_QUIET:+--quiet} --profile "$CARGO_PROFILE" --bin worker --target wasm32-unknown-unknown -Z build-std=std,panic_abort
 DIR="$CARGO_TARGET_DIR/wasm32-unknown-unknown/$([[ $CARGO_PROFILE == dev ]] && echo debug || echo wasm-worker)"
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
-"$HOME/.cargo/bin/wasm-bindgen" --target no-modules --no-typescript --out-dir "$TMP" --out-name worker_mt "$DIR/worker.wasm"
+PATH="$PATH:$HOME/.cargo/bin" wasm-bindgen --target no-modules --no-typescript --out-dir "$TMP" --out-name worker_mt "$DIR/worker.wasm"
 if [[ "$PROFILE" == release ]]; then
   PATH="$("$ROOT/scripts/setup-wasm-opt.sh"):$PATH"
   # index.html's wasm-opt params for the single-thread worker, plus threads.

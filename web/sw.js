@@ -30,6 +30,7 @@ function isolate(res, navigation, url) {
   const headers = new Headers(res.headers);
   headers.set('Cross-Origin-Embedder-Policy', 'require-corp');
   headers.set('Cross-Origin-Opener-Policy', 'same-origin');
+  headers.set('X-Three-Answers-Shell', SHELL); // which deploy's service worker served it
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 

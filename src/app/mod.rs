@@ -7,7 +7,8 @@
 //!   for states, sizes and speeds); [`threads`]: which engine build runs
 //!   (threaded or single-thread) and why. All unit-tested natively.
 //! - `signals`: that state in signals, shared as context.
-//! - `bridge`: the worker: start, send, receive, restart after a crash.
+//! - `bridge`: the worker: start (threaded or single-thread build), send,
+//!   receive, restart after a crash; `loading`: the models' loads.
 //! - `views`: the components.
 
 pub mod link;
@@ -20,6 +21,8 @@ pub mod threads;
 mod asking;
 #[cfg(target_arch = "wasm32")]
 mod bridge;
+#[cfg(target_arch = "wasm32")]
+mod loading;
 #[cfg(target_arch = "wasm32")]
 mod signals;
 #[cfg(target_arch = "wasm32")]

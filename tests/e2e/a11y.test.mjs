@@ -111,7 +111,8 @@ test('no WebAssembly SIMD: the page says what is missing and what to use, never 
 test('no FileReaderSync in workers: the model row says what is missing and what to use', { timeout: 120_000 }, async () => {
   const context = await browser.newContext();
   // The worker's own script, served with the global removed first (as a browser without it).
-  await context.route('**/worker_loader.js', async (route) => {
+  // Either build's loader (the page is cross-origin isolated here, so the threaded one runs).
+  await context.route(/worker(_mt)?_loader\.js/, async (route) => {
     const response = await route.fetch();
     await route.fulfill({ response, body: `self.FileReaderSync = undefined;\n${await response.text()}` });
   });

@@ -370,9 +370,12 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
     const loader = path.join(site, 'worker_loader.js');
     fs.writeFileSync(loader, `self.__deploy = 2;\n${fs.readFileSync(loader, 'utf8')}`);
     await page.reload();
+    // The new shell replaced the old one, and holds the new deploy's files.
     await page.waitForFunction(async () => {
       const keys = (await caches.keys()).filter((k) => k.startsWith('three-answers-shell-'));
-      return keys.length === 1 && keys[0] === 'three-answers-shell-feedface00000001';
+      if (keys.length !== 1 || keys[0] !== 'three-answers-shell-feedface00000001') return false;
+      const loader = await (await caches.open(keys[0])).match(new URL('worker_loader.js', location.href).href);
+      return Boolean(loader && /__deploy = 2/.test(await loader.text()));
     }, null, { timeout: 30_000, polling: 200 });
     assert.match(await modelPhase(page, 'instruct'), /^ready from cache/);
 
@@ -384,7 +387,9 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
     assert.match(await modelPhase(page, 'instruct'), /^ready from cache/);
     await assertEngineMode(page);
     await askInstruct(page);
-    assert.match(await page.evaluate(() => fetch('./worker_loader.js').then((r) => r.text())), /__deploy = 2/, 'the new deploy\'s worker, from the shell cache');
+    // Which deploy's service worker served it is in its X-Three-Answers-Shell header.
+    const served = await page.evaluate(() => fetch('./worker_loader.js').then(async (r) => `${r.headers.get('x-three-answers-shell')}: ${await r.text()}`));
+    assert.match(served, /^three-answers-shell-feedface00000001: self.__deploy = 2/, 'the new deploy\'s worker, from the shell cache');
     await page.screenshot({ path: path.join(SHOTS, 'offline.png'), fullPage: true });
   } finally {
     await ctx.close();

@@ -59,7 +59,16 @@ pub fn App() -> impl IntoView {
             <settings::SettingsPanel/>
             <Tabs/>
         </main>
-        <footer class="foot">"Models run in a web worker with candle (Rust → WebAssembly)."</footer>
+        <footer class="foot">
+            "Models run in a web worker with candle (Rust → WebAssembly). "
+            <span
+                role="status"
+                data-testid="engine-threads"
+                data-threads=move || state.engine.with(|e| e.threads.map(|n| n.to_string()).unwrap_or_default())
+            >
+                {move || state.engine.with(crate::app::threads::words)}
+            </span>
+        </footer>
     }
 }
 

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::state;
 use super::storage::StoragePanel;
-use crate::app::bridge;
+use crate::app::loading;
 use crate::app::state::{LoadPhase, ModelStatus};
 use crate::app::text;
 use crate::protocol::Slot;
@@ -22,14 +22,6 @@ pub(super) fn ModelPanel() -> impl IntoView {
             <DownloadOffer/>
             <ModelRow label="Instruct / chat model" status=s.instruct_model which=Slot::Instruct open=open[0]/>
             <ModelRow label="Foundation model" status=s.foundation_model which=Slot::Foundation open=open[1]/>
-            <p
-                class="small"
-                role="status"
-                data-testid="engine-threads"
-                data-threads=move || s.engine.with(|e| e.threads.map(|n| n.to_string()).unwrap_or_default())
-            >
-                {move || s.engine.with(crate::app::threads::words)}
-            </p>
             <p class="small" hidden=all_folded>
                 "Use files from this computer: pick or drop one .gguf file, or all the files of a checkpoint folder "
                 "(config.json, tokenizer.json, tokenizer_config.json, model.safetensors or its shards). "
@@ -65,7 +57,7 @@ fn DownloadOffer() -> impl IntoView {
                     "The models are not in this browser yet. They come from " <code>{host}</code>
                     ", once: later visits read them from this browser's storage, even offline."
                 </p>
-                <button class="primary" data-testid="download-models" on:click=move |_| bridge::agree_to_download(s)>
+                <button class="primary" data-testid="download-models" on:click=move |_| loading::agree_to_download(s)>
                     {move || text::download_button_words(&sizes())}
                 </button>
                 <p class="small">
@@ -110,7 +102,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
         let input: web_sys::HtmlInputElement = event_target(&ev);
         if let Some(list) = input.files() {
             let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-            bridge::load_local(s, which, files);
+            loading::load_local(s, which, files);
         }
         let _ = input.dyn_ref::<web_sys::HtmlInputElement>().map(|i| i.set_value(""));
     };
@@ -119,7 +111,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
         drag_over.set(false);
         if let Some(list) = ev.data_transfer().and_then(|d| d.files()) {
             let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-            bridge::load_local(s, which, files);
+            loading::load_local(s, which, files);
         }
     };
     view! {
@@ -174,7 +166,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
                                 &newer[..newer.len().min(7)],
                                 &have[..have.len().min(7)]
                             )}
-                            <button class="link" data-testid="model-update" on:click=move |_| bridge::update_models(s)>"Update"</button>
+                            <button class="link" data-testid="model-update" on:click=move |_| loading::update_models(s)>"Update"</button>
                         </p>
                     }
                 })
@@ -215,7 +207,7 @@ fn ModelRow(label: &'static str, status: RwSignal<ModelStatus>, which: Slot, ope
                 {move || {
                     s.model(which)
                         .with(|m| m.spec.starts_with("local: "))
-                        .then(|| view! { <button class="link" on:click=move |_| bridge::forget_local(s, which)>"back to the hub"</button> })
+                        .then(|| view! { <button class="link" on:click=move |_| loading::forget_local(s, which)>"back to the hub"</button> })
                 }}
             </div>
             </div>

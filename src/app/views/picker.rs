@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use super::question::update_address;
 use super::state;
 use crate::app::bridge;
+use crate::app::loading;
 use crate::app::picker::{report_words, Fit, SIBLINGS};
 use crate::app::signals::AppState;
 use crate::protocol::{ModelSource, ToWorker};
@@ -18,7 +19,7 @@ use crate::protocol::{ModelSource, ToWorker};
 fn source_of(s: AppState, spec: &str) -> Option<ModelSource> {
     let spec = spec.trim();
     let config = s.config.get_value();
-    (!spec.is_empty()).then(|| ModelSource { hub: bridge::absolute_hub(&config.hub), spec: spec.to_string(), revision: config.revision.clone() })
+    (!spec.is_empty()).then(|| ModelSource { hub: loading::absolute_hub(&config.hub), spec: spec.to_string(), revision: config.revision.clone() })
 }
 
 /// Asks the worker about `spec` unless it has answered already.
@@ -65,7 +66,7 @@ pub(super) fn ModelPicker() -> impl IntoView {
             c.instruct = instruct.get_untracked().trim().to_string();
             c.foundation = Some(foundation.get_untracked().trim().to_string()).filter(|f| !f.is_empty());
         });
-        bridge::use_hub_models(s);
+        loading::use_hub_models(s);
         update_address(s);
         open.set(false);
     };

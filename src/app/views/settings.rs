@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use super::state;
 use crate::app::bridge;
+use crate::app::loading;
 use crate::app::state::Settings;
 use crate::app::link;
 
@@ -36,7 +37,7 @@ fn num_input<T: std::str::FromStr + ToString + Copy + Send + Sync + 'static>(
 /// A new precision: the models are read again at it, and the address says it.
 pub(super) fn use_precision(s: crate::app::signals::AppState, p: crate::protocol::Precision) {
     s.settings.update(|x| x.precision = p);
-    bridge::load_models(s);
+    loading::load_models(s);
     super::question::update_address(s);
 }
 
