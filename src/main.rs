@@ -77,8 +77,8 @@ mod cli {
         #[arg(long, value_delimiter = ',')]
         force_ids: Vec<u32>,
         /// Threads the matrix products split their weight rows over (every
-        /// weight form but 16-bit floats at one row). The answer is the same
-        /// bits at any count.
+        /// weight form, a prompt or one row). The answer is the same bits at
+        /// any count.
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Print one JSON object instead of text.

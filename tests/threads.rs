@@ -19,11 +19,13 @@ fn products_and_the_real_model_give_the_same_bits_on_one_or_two_threads() {
     let (n, k) = (1000, 576);
     let w: Vec<f32> = (0..n * k).map(|i| ((i * 7919 % 1001) as f32 / 1001.0 - 0.5) * 0.2).collect();
     let bf16 = w.iter().map(|&v| half::bf16::from_f32(v).to_bits()).collect();
+    let f16 = w.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
     let q4_1 = QTensor::quantize(&Tensor::from_vec(w.clone(), (n, k), &Device::Cpu).unwrap(), GgmlDType::Q4_1).unwrap();
     let forms = [
         ("q8_0", Matrix::q8_from_f32(n, k, &w, "w").unwrap()),
         ("f32", Matrix::f32(n, k, w.clone())),
         ("bf16", Matrix::half(Half::Bf16, n, k, bf16)),
+        ("f16", Matrix::half(Half::F16, n, k, f16)),
         ("q4_1", Matrix::from_blocks(&q4_1, "w").unwrap()),
     ];
     for (name, matrix) in &forms {

@@ -123,17 +123,20 @@ impl Matrix {
                 kernels::widen(*kind, &w[j0 * k..j1 * k], &mut wide);
                 Ok(Cow::Owned(wide))
             })?,
-            // One row (decoding): widened on the fly. For f16, the row scaled
-            // once gives the same bits (kernels::dot_f16_prescaled) faster.
+            // One row (decoding): widened on the fly, tiles shared out over
+            // the threads as above. For f16, the row scaled once gives the
+            // same bits (kernels::dot_f16_prescaled) faster.
             Data::Half(kind, w) => {
                 let x = xr(0);
                 let scaled = if *kind == Half::F16 { kernels::prescale_for_f16(x) } else { None };
-                for (o, wj) in out.iter_mut().zip(w.chunks_exact(k)) {
-                    *o = match &scaled {
-                        Some(s) => kernels::dot_f16_prescaled(s, wj),
-                        None => kernels::dot_half(*kind, x, wj),
-                    };
-                }
+                batch::for_each_tile(1, n, &mut out, |j0, j1, o, _stride, col0| {
+                    for (j, wj) in (j0..j1).zip(w[j0 * k..j1 * k].chunks_exact(k)) {
+                        o[j - col0] = match &scaled {
+                            Some(s) => kernels::dot_f16_prescaled(s, wj),
+                            None => kernels::dot_half(*kind, x, wj),
+                        };
+                    }
+                });
             }
             Data::Q8 { q, d } => {
                 let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
