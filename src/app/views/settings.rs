@@ -98,7 +98,6 @@ pub(super) fn SettingsPanel() -> impl IntoView {
                     <span>"threads (restarts the engine)"</span>
                     <select id="threads" on:change=on_threads>
                         {(0..=crate::app::threads::MAX_THREADS)
-                            .filter(|n| *n == 0 || n.is_power_of_two())
                             .map(|n| {
                                 let label = if n == 0 { "auto (one per core, at most 4)".to_string() } else { n.to_string() };
                                 view! {
