@@ -20,9 +20,20 @@ use crate::protocol::{FromWorker, Slot, StopReason, ToWorker};
 const WORKER_URL: &str = "./worker_loader.js";
 /// The threaded build's loader (`scripts/build-worker-mt.sh`), `?threads=N`.
 const THREADED_WORKER_URL: &str = "./worker_mt_loader.js";
-/// The threaded build must say `Ready` within this, or the single-thread
-/// build takes over (its module is 3 MB: compiling it takes about a second).
-const THREADED_START_MS: f64 = 20_000.0;
+/// A worker must say `Ready` within this (its module is 3 MB: compiling it
+/// takes about a second), or the threaded build gives way to the
+/// single-thread one, and a single-thread one is started again.
+const START_MS: f64 = 20_000.0;
+
+/// Why a worker was stopped and started again.
+enum Stopped {
+    /// An error event (a panic, out of memory).
+    Crashed,
+    /// Silent for this many seconds while working with this model.
+    Hung(String, f64),
+    /// No `Ready` within this many seconds.
+    NeverStarted(f64),
+}
 /// More crashes than this and the page stops restarting the worker.
 const MAX_RESTARTS: u32 = 3;
 
@@ -63,9 +74,11 @@ pub fn start(state: AppState) {
 /// step would otherwise leave an answer "writing" or a model "preparing"
 /// forever.
 fn watchdog(state: AppState) {
-    let starting = BRIDGE.with(|b| b.borrow().as_ref().map(|b| b.threaded && !b.ready && js_sys::Date::now() - b.last_heard_ms > THREADED_START_MS));
-    if starting == Some(true) {
-        return fall_back(state, format!("it said nothing for {:.0} s", THREADED_START_MS / 1000.0));
+    let never_ready = BRIDGE.with(|b| b.borrow().as_ref().filter(|b| !b.ready && js_sys::Date::now() - b.last_heard_ms > START_MS).map(|b| b.threaded));
+    match never_ready {
+        Some(true) => return fall_back(state, format!("it said nothing for {:.0} s", START_MS / 1000.0)),
+        Some(false) => return restart(state, Stopped::NeverStarted(START_MS / 1000.0)),
+        None => {}
     }
     let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
     let (f, i) = (state.foundation_model.get_untracked(), state.instruct_model.get_untracked());
@@ -76,7 +89,7 @@ fn watchdog(state: AppState) {
     let base_ms = state.config.with_value(|c| c.watchdog_s) * 1000.0;
     if let Some((spec, allowed_ms)) = super::state::allowed_silence(&answers, &[&f, &i], base_ms) {
         if silent_ms > allowed_ms {
-            restart(state, Some((spec, silent_ms / 1000.0)));
+            restart(state, Stopped::Hung(spec, silent_ms / 1000.0));
         }
     }
 }
@@ -153,7 +166,7 @@ fn spawn(state: AppState, restarts: u32) {
             if starting {
                 fall_back(state, if message.is_empty() { "its script or module did not load".into() } else { message });
             } else {
-                restart(state, None)
+                restart(state, Stopped::Crashed)
             }
         });
     });
@@ -180,12 +193,14 @@ fn model_at_work(state: AppState) -> Option<String> {
         .map(|s| state.model(s).with_untracked(|m| m.spec.clone()))
 }
 
-/// The worker crashed (a panic, out of memory: `hang` None) or hung (`hang`:
-/// the model at work and the seconds of silence): stop it, fail the answers
-/// it was writing in words, and start a fresh one, up to [`MAX_RESTARTS`]
-/// times in a row without an answer that ended well.
-fn restart(state: AppState, hang: Option<(String, f64)>) {
-    let model = hang.as_ref().map(|(spec, _)| spec.clone()).or_else(|| model_at_work(state));
+/// The worker crashed, hung or never started (`stopped`): stop it, fail the
+/// answers it was writing in words, and start a fresh one, up to
+/// [`MAX_RESTARTS`] times in a row without an answer that ended well.
+fn restart(state: AppState, stopped: Stopped) {
+    let model = match &stopped {
+        Stopped::Hung(spec, _) => Some(spec.clone()),
+        _ => model_at_work(state),
+    };
     let restarts = BRIDGE.with(|b| {
         let old = b.borrow_mut().take();
         old.map(|o| {
@@ -195,11 +210,12 @@ fn restart(state: AppState, hang: Option<(String, f64)>) {
     });
     let restarts = restarts.unwrap_or(0) + 1;
     let with = model.map(|m| format!(" with {m}")).unwrap_or_default();
-    let why = match &hang {
-        Some((_, secs)) => format!(
+    let why = match &stopped {
+        Stopped::Hung(_, secs) => format!(
             "The model worker stopped responding for {secs:.0} s while working{with} (its chat template or its weights may keep it busy forever), so it was stopped."
         ),
-        None => format!("The model worker crashed while working{with} (it may have run out of memory, or a file or template made it fail)."),
+        Stopped::Crashed => format!("The model worker crashed while working{with} (it may have run out of memory, or a file or template made it fail)."),
+        Stopped::NeverStarted(secs) => format!("The model worker did not start within {secs:.0} s (its script or module may not have loaded), so it was stopped."),
     };
     end_busy_answers(state, &why);
     if restarts > MAX_RESTARTS {
