@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_4x2, Q8_BLOCK};
+use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_tile, q8_interleave, q8_weight_row, quantize_q8, Q8_BLOCK};
 
 /// Weight rows multiplied against every activation row before the next rows:
 /// they stay in the CPU cache meanwhile (the prompt's rows are re-read instead,
@@ -34,40 +34,81 @@ pub fn f32_tile(x: &[f32], k: usize, w: &[f32], j0: usize, out: &mut [f32], stri
     }
 }
 
-/// `x · Wᵀ` for Q8_0 activations `(xq, xd)` (m rows of `k`) and Q8_0 weights
-/// `(q, d)` (n rows of `k`): `out[r * n + j]`. Four activation rows meet two
-/// weight rows at a time where there are that many (`dot_q8_4x2`). Tiles of
-/// weight rows may go to several threads ([`set_threads`]); each output is
-/// still one dot product, so the thread count changes no bits.
-pub fn q8_matmul(xq: &[i8], xd: &[f32], q: &[i8], d: &[f32], k: usize, out: &mut [f32]) {
-    let (m, kb) = (xq.len() / k, k / Q8_BLOCK);
-    let (xq_row, xd_row) = (|r: usize| &xq[r * k..][..k], |r: usize| &xd[r * kb..][..kb]);
-    let (wq_row, wd_row) = (|j: usize| &q[j * k..][..k], |j: usize| &d[j * kb..][..kb]);
-    let wide: Vec<i16> = if m >= 4 { xq.iter().map(|&v| v as i16).collect() } else { Vec::new() };
-    let wide_row = |r: usize| &wide[r * k..][..k];
-    // One tile: weight rows j0..j1 against every activation row, into `o`
-    // (m rows of `stride` values, column j at j - col0). Whole groups of four
-    // rows meet pairs of weight rows; what is left (rows past the last group,
-    // an odd tile's last weight row) is one dot product at a time.
+/// Activation rows quantized to Q8_0 for [`q8_matmul`] (ggml's
+/// `quantize_row_q8_0` per row): quants widened to i16 in the kernels' layout
+/// ([`crate::q8_interleave`]), and one scale per block.
+pub struct Q8Rows {
+    q: Vec<i16>,
+    d: Vec<f32>,
+    k: usize,
+}
+
+impl Q8Rows {
+    /// `x`: rows of `k` values (`k` a multiple of 32).
+    pub fn quantize(x: &[f32], k: usize) -> Self {
+        let (mut q8, mut d) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
+        quantize_q8(x, &mut q8, &mut d);
+        let mut q = vec![0i16; x.len()];
+        q8_interleave(&q8, k, &mut q);
+        Self { q, d, k }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.q.len() / self.k
+    }
+}
+
+/// `x · Wᵀ` for Q8_0 activations `x` (m rows of `k`) and Q8_0 weights
+/// `(q, d)` (n rows of `k` in the kernels' layout, `crate::q8_weights`):
+/// `out[r * n + j]`. Four activation rows meet two weight rows at a time, a
+/// row left over (decoding's one row) four side by side (`dot_q8_tile`);
+/// tiles of weight rows may go to several threads ([`set_threads`]). Each
+/// output is one dot product in the fixed order whatever the tile, so neither
+/// the batch nor the thread count changes a bit.
+pub fn q8_matmul(x: &Q8Rows, q: &[i8], d: &[f32], out: &mut [f32]) {
+    let (m, k) = (x.rows(), x.k);
+    let kb = k / Q8_BLOCK;
+    let (xq, xd) = (|r: usize| &x.q[r * k..][..k], |r: usize| &x.d[r * kb..][..kb]);
+    let (wq, wd) = (|j: usize| q8_weight_row(q, j, k), |j: usize| &d[j * kb..][..kb]);
+    // One tile: weight rows j0..j1 (j0 a multiple of 4) against every
+    // activation row, into `o` (m rows of `stride` values, column j at j - col0).
     let tile = |j0: usize, j1: usize, o: &mut [f32], stride: usize, col0: usize| {
         let at = |r: usize, j: usize| r * stride + j - col0;
-        let (grouped, paired) = (m / 4 * 4, j1 - (j1 - j0) % 2);
+        let grouped = m / 4 * 4;
         for r in (0..grouped).step_by(4) {
-            let rows = [r, r + 1, r + 2, r + 3];
-            for j in (j0..paired).step_by(2) {
-                let sums = dot_q8_4x2(rows.map(wide_row), rows.map(xd_row), [wq_row(j), wq_row(j + 1)], [wd_row(j), wd_row(j + 1)]);
-                for (i, pair) in sums.into_iter().enumerate() {
-                    (o[at(r + i, j)], o[at(r + i, j + 1)]) = (pair[0], pair[1]);
+            let (rq, rd) = ([xq(r), xq(r + 1), xq(r + 2), xq(r + 3)], [xd(r), xd(r + 1), xd(r + 2), xd(r + 3)]);
+            let mut j = j0;
+            while j < j1 {
+                if j + 1 < j1 {
+                    let sums = dot_q8_tile(rq, rd, [wq(j), wq(j + 1)], [wd(j), wd(j + 1)]);
+                    for (i, pair) in sums.into_iter().enumerate() {
+                        (o[at(r + i, j)], o[at(r + i, j + 1)]) = (pair[0], pair[1]);
+                    }
+                    j += 2;
+                } else {
+                    let sums = dot_q8_tile(rq, rd, [wq(j)], [wd(j)]);
+                    for (i, one) in sums.into_iter().enumerate() {
+                        o[at(r + i, j)] = one[0];
+                    }
+                    j += 1;
                 }
             }
         }
-        for r in 0..m {
-            for j in if r < grouped { paired..j1 } else { j0..j1 } {
-                o[at(r, j)] = dot_q8(xq_row(r), xd_row(r), wq_row(j), wd_row(j));
+        for r in grouped..m {
+            let mut j = j0;
+            while j + 4 <= j1 {
+                let [sums] = dot_q8_tile([xq(r)], [xd(r)], [wq(j), wq(j + 1), wq(j + 2), wq(j + 3)], [wd(j), wd(j + 1), wd(j + 2), wd(j + 3)]);
+                for (c, v) in sums.into_iter().enumerate() {
+                    o[at(r, j + c)] = v;
+                }
+                j += 4;
+            }
+            for j in j..j1 {
+                o[at(r, j)] = dot_q8(xq(r), xd(r), wq(j), wd(j));
             }
         }
     };
-    for_each_tile(m, q.len() / k, out, tile);
+    for_each_tile(m, d.len() / kb, out, tile);
 }
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);

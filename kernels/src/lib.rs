@@ -13,10 +13,14 @@
 //!   elements `i ≡ l (mod 16)`; then lanes `l, l+4, l+8, l+12` are added as
 //!   `(a + b) + (c + d)`, those four left to right, and the tail (k mod 16
 //!   elements, in order) last. A multiply and an add, never fused.
-//! - **Q8_0 blocks** (`dot_q8`): per block of 32, four exact integer sums
-//!   (lane `j` takes the elements whose index mod 8 is `2j` or `2j+1`), each
-//!   turned to f32, times the two blocks' scales and added to lane `j`'s
-//!   running sum; the four lanes as `(a + b) + (c + d)`.
+//! - **Q8_0 blocks** (`dot_q8_tile`): per block of 32, the exact integer sum,
+//!   turned to f32 and times the product of the two blocks' scales, is added
+//!   to running sum `b mod 4` (block `b`). The blocks past the last whole
+//!   group of four come first (a partial group adds `+0.0` to the sums it has
+//!   no block for), then the whole groups in order; the four sums as
+//!   `(a + b) + (c + d)`. Quants sit in the layout of `q8.rs`, so
+//!   that one i16x8 dot product serves four blocks: one float update per
+//!   four blocks instead of four per block (prompts read 1.4-1.7x faster).
 //!
 //! The wasm SIMD versions (the browser) do exactly the portable versions'
 //! operations in exactly their order, so native and wasm give the same bits;
@@ -119,40 +123,6 @@ pub fn dot_f16_prescaled_portable(x_scaled: &[f32], w: &[u16]) -> f32 {
     dot16_portable(x_scaled, w, f16_times_two_pow_minus_112)
 }
 
-/// Σ over blocks of the two Q8_0 rows `(xq, xd)` and `(wq, wd)`, portable version.
-pub fn dot_q8_portable(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
-    dot_q8_any(xq, xd, wq, wd)
-}
-
-/// [`dot_q8_portable`] with the activation quants already widened to i16
-/// (the portable side of `dot_q8_4x2`).
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn dot_q8_wide_portable(xq: &[i16], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
-    dot_q8_any(xq, xd, wq, wd)
-}
-
-#[inline(always)]
-fn dot_q8_any<X: Copy + Into<i32>>(xq: &[X], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
-    assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
-    let mut acc = [0f32; 4];
-    for ((xb, wb), (&dx, &dw)) in xq.chunks_exact(Q8_BLOCK).zip(wq.chunks_exact(Q8_BLOCK)).zip(xd.iter().zip(wd)) {
-        // Integer sums are exact in any order: written 8 lanes wide so the
-        // compiler vectorises them, then paired into the 4 lanes of the order.
-        let mut p = [0i32; 8];
-        for (xg, wg) in xb.chunks_exact(8).zip(wb.chunks_exact(8)) {
-            for l in 0..8 {
-                p[l] += xg[l].into() * wg[l] as i32;
-            }
-        }
-        let isum = [p[0] + p[1], p[2] + p[3], p[4] + p[5], p[6] + p[7]];
-        let d = dx * dw;
-        for j in 0..4 {
-            acc[j] = acc[j] + isum[j] as f32 * d;
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
-}
-
 /// o[i] += a · v[i] (attention's weighted sum of values), portable version.
 pub fn axpy_portable(a: f32, v: &[f32], o: &mut [f32]) {
     assert_eq!(v.len(), o.len());
@@ -173,6 +143,8 @@ pub fn widen_portable(kind: Half, w: &[u16], out: &mut [f32]) {
 mod simd;
 
 pub mod batch;
+mod q8;
+pub use q8::{dot_q8, dot_q8_portable, dot_q8_tile, q8_interleave, q8_weight_position, q8_weight_row, q8_weights, Q8_GROUP};
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 pub mod spin_pool;
 
@@ -211,14 +183,6 @@ pub fn prescale_for_f16(x: &[f32]) -> Option<Vec<f32>> {
     x.iter().all(|v| v.abs() < 65536.0).then(|| x.iter().map(|v| v * TWO_POW_112).collect())
 }
 
-/// Σ of two Q8_0 rows (quants and per-block scales) in the fixed block order.
-pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd::dot_q8(xq, xd, wq, wd);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return dot_q8_portable(xq, xd, wq, wd);
-}
-
 /// [`dot_f32`] of two activation rows with one weight row, the same bits as
 /// two calls (the SIMD version shares each weight load).
 pub fn dot_f32_x2(x0: &[f32], x1: &[f32], w: &[f32]) -> [f32; 2] {
@@ -226,16 +190,6 @@ pub fn dot_f32_x2(x0: &[f32], x1: &[f32], w: &[f32]) -> [f32; 2] {
     return simd::dot_f32_x2(x0, x1, w);
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     return [dot_f32_portable(x0, w), dot_f32_portable(x1, w)];
-}
-
-/// [`dot_q8`] of four activation rows with two weight rows (`out[row][col]`),
-/// the same bits as eight calls (the SIMD version shares every block's loads).
-/// The activations come widened to i16 (once per prompt, not once per weight row).
-pub fn dot_q8_4x2(xq: [&[i16]; 4], xd: [&[f32]; 4], wq: [&[i8]; 2], wd: [&[f32]; 2]) -> [[f32; 2]; 4] {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd::dot_q8_4x2(xq, xd, wq, wd);
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    return [0, 1, 2, 3].map(|r| [0, 1].map(|c| dot_q8_wide_portable(xq[r], xd[r], wq[c], wd[c])));
 }
 
 /// o[i] += a · v[i]: wasm SIMD in the browser, portable elsewhere (each

@@ -1,7 +1,10 @@
 //! The wasm SIMD versions of the dot products: exactly the portable versions'
 //! operations in exactly their order (tests/web_kernel.rs checks the bits).
 
-use crate::{Half, Q8_BLOCK};
+use crate::{Half, Q8_BLOCK, Q8_GROUP};
+
+/// Weight chunks (eight quants) lie every 32 bytes: rows side by side in fours (q8.rs).
+const W_STRIDE: usize = 32;
 use core::arch::wasm32::*;
 
 /// Eight 16-bit floats (one v128) -> two f32x4.
@@ -139,54 +142,137 @@ pub fn dot_f16_prescaled(x_scaled: &[f32], w: &[u16]) -> f32 {
     dot_half_kind::<false>(Half::F16, x_scaled, w)
 }
 
-pub fn dot_q8(xq: &[i8], xd: &[f32], wq: &[i8], wd: &[f32]) -> f32 {
-    assert!(xq.len() == wq.len() && xd.len() == wd.len() && xq.len() == xd.len() * Q8_BLOCK);
-    let mut acc = f32x4_splat(0.0);
-    let (xp, wp) = (xq.as_ptr(), wq.as_ptr());
-    for b in 0..xd.len() {
-        // SAFETY: block b lies within both rows (length check above).
-        let isum = unsafe {
-            let (xb, wb) = (xp.add(b * Q8_BLOCK), wp.add(b * Q8_BLOCK));
-            let part = |o: usize| i32x4_dot_i16x8(i16x8_load_extend_i8x8(xb.add(o)), i16x8_load_extend_i8x8(wb.add(o)));
-            i32x4_add(i32x4_add(i32x4_add(part(0), part(8)), part(16)), part(24))
-        };
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(isum), f32x4_splat(xd[b] * wd[b])));
-    }
-    (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc)) + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
-}
-
-/// [`dot_q8`] for four activation rows against two weight rows: each block
-/// of either operand is loaded and widened once for its four (or two) uses,
-/// each output's sums are exactly `dot_q8`'s.
-pub fn dot_q8_4x2(xq: [&[i16]; 4], xd: [&[f32]; 4], wq: [&[i8]; 2], wd: [&[f32]; 2]) -> [[f32; 2]; 4] {
+/// The fixed Q8_0 order (crate doc) for `R` activation rows × `C` weight
+/// rows: in a whole group, step s loads each row's eight interleaved values
+/// once, and each i16x8 dot product adds a pair of every block to lane b;
+/// one float update per output per group; a last partial group likewise
+/// (q8.rs's pair, then an odd block totalled across its lanes).
+/// Integer sums are exact in any order. Written with plain loops
+/// over R and C (no array `map`s, which stayed out-of-line calls) so that
+/// every sum stays in a register.
+#[inline(always)]
+pub fn dot_q8_tile<const R: usize, const C: usize>(x: [&[i16]; R], xd: [&[f32]; R], w: [&[i8]; C], wd: [&[f32]; C]) -> [[f32; C]; R] {
     let blocks = wd[0].len();
-    for r in 0..4 {
-        assert!(xq[r].len() == blocks * Q8_BLOCK && xd[r].len() == blocks);
+    for r in 0..R {
+        assert!(x[r].len() == blocks * Q8_BLOCK && xd[r].len() == blocks);
     }
-    for c in 0..2 {
-        assert!(wq[c].len() == blocks * Q8_BLOCK && wd[c].len() == blocks);
+    for c in 0..C {
+        assert!(w[c].len() == (blocks * Q8_BLOCK / 8 - 1) * W_STRIDE + 8 && wd[c].len() == blocks);
     }
-    let mut acc = [[f32x4_splat(0.0); 2]; 4];
-    for b in 0..blocks {
-        // SAFETY: block b lies within every row (length checks above).
+    let (groups, first) = (blocks / Q8_GROUP, blocks / Q8_GROUP * Q8_GROUP);
+    let mut acc = [[f32x4_splat(0.0); C]; R];
+    let mut sums = [[i32x4_splat(0); C]; R];
+    let (mut dx, mut dw) = ([f32x4_splat(0.0); R], [f32x4_splat(0.0); C]);
+    // The partial group (g = groups) first: last, it made decoding's reads
+    // from memory 1.6x slower (the next row's loads waited on its tail).
+    let partial = first < blocks;
+    for step in 0..groups + partial as usize {
+        let g = if partial { (step + groups) % (groups + 1) } else { step };
+        for r in 0..R {
+            for c in 0..C {
+                sums[r][c] = i32x4_splat(0);
+            }
+        }
+        // SAFETY (all loads): every offset is within the rows, whose lengths
+        // the asserts checked: activation chunk i at 8i, weight chunk i at
+        // 32i, i < blocks * 4; scales 4g..4g + 4 exist for g < groups.
         unsafe {
-            let widen = |p: *const i8| [0, 8, 16, 24].map(|o| i16x8_load_extend_i8x8(p.add(b * Q8_BLOCK + o)));
-            let (w0, w1) = (widen(wq[0].as_ptr()), widen(wq[1].as_ptr()));
-            // Loaded as splats: dx * dw is then one vector multiply (the same f32 product).
-            let (d0, d1) = (v128_load32_splat(wd[0].as_ptr().add(b) as *const u32), v128_load32_splat(wd[1].as_ptr().add(b) as *const u32));
-            for r in 0..4 {
-                let xp = xq[r].as_ptr().add(b * Q8_BLOCK);
-                let x = [0, 8, 16, 24].map(|o| v128_load(xp.add(o) as *const v128));
-                let isum = |w: &[v128; 4]| i32x4_add(i32x4_add(i32x4_add(i32x4_dot_i16x8(x[0], w[0]), i32x4_dot_i16x8(x[1], w[1])), i32x4_dot_i16x8(x[2], w[2])), i32x4_dot_i16x8(x[3], w[3]));
-                let dx = v128_load32_splat(xd[r].as_ptr().add(b) as *const u32);
-                acc[r][0] = f32x4_add(acc[r][0], f32x4_mul(f32x4_convert_i32x4(isum(&w0)), f32x4_mul(dx, d0)));
-                acc[r][1] = f32x4_add(acc[r][1], f32x4_mul(f32x4_convert_i32x4(isum(&w1)), f32x4_mul(dx, d1)));
+            if g < groups {
+                let at = g * Q8_GROUP * Q8_BLOCK;
+                for s in 0..Q8_BLOCK / 2 {
+                    let mut wv = [i32x4_splat(0); C];
+                    for c in 0..C {
+                        wv[c] = i16x8_load_extend_i8x8(w[c].as_ptr().add((at / 8 + s) * W_STRIDE));
+                    }
+                    for r in 0..R {
+                        let xv = v128_load(x[r].as_ptr().add(at + 8 * s) as *const v128);
+                        for c in 0..C {
+                            sums[r][c] = i32x4_add(sums[r][c], i32x4_dot_i16x8(xv, wv[c]));
+                        }
+                    }
+                }
+                for r in 0..R {
+                    dx[r] = v128_load(xd[r].as_ptr().add(g * Q8_GROUP) as *const v128);
+                }
+                for c in 0..C {
+                    dw[c] = v128_load(wd[c].as_ptr().add(g * Q8_GROUP) as *const v128);
+                }
+            } else {
+                // The partial group: a pair (lanes 0, 1 after folding 2, 3
+                // onto them), then an odd block summed across its lanes.
+                let mut at = first * Q8_BLOCK;
+                if blocks - first >= 2 {
+                    for s in 0..Q8_BLOCK / 4 {
+                        let mut wv = [i32x4_splat(0); C];
+                        for c in 0..C {
+                            wv[c] = i16x8_load_extend_i8x8(w[c].as_ptr().add((at / 8 + s) * W_STRIDE));
+                        }
+                        for r in 0..R {
+                            let xv = v128_load(x[r].as_ptr().add(at + 8 * s) as *const v128);
+                            for c in 0..C {
+                                sums[r][c] = i32x4_add(sums[r][c], i32x4_dot_i16x8(xv, wv[c]));
+                            }
+                        }
+                    }
+                    let pair = v128_load(LANE_MASKS[3].as_ptr() as *const v128);
+                    for r in 0..R {
+                        for c in 0..C {
+                            let p = sums[r][c];
+                            sums[r][c] = v128_and(i32x4_add(p, i32x4_shuffle::<2, 3, 0, 1>(p, p)), pair);
+                        }
+                    }
+                    at += 2 * Q8_BLOCK;
+                }
+                if (blocks - first) % 2 == 1 {
+                    let lane = v128_load(LANE_MASKS[blocks - first - 1].as_ptr() as *const v128);
+                    for r in 0..R {
+                        for c in 0..C {
+                            let d = |o: usize| i32x4_dot_i16x8(v128_load(x[r].as_ptr().add(at + o) as *const v128), i16x8_load_extend_i8x8(w[c].as_ptr().add((at + o) / 8 * W_STRIDE)));
+                            let p = i32x4_add(i32x4_add(d(0), d(8)), i32x4_add(d(16), d(24)));
+                            let p = i32x4_add(p, i32x4_shuffle::<2, 3, 0, 1>(p, p));
+                            let total = i32x4_add(p, i32x4_shuffle::<1, 0, 3, 2>(p, p));
+                            sums[r][c] = i32x4_add(sums[r][c], v128_and(total, lane));
+                        }
+                    }
+                }
+                // The partial group's scales, zero past its last block (no
+                // memcpy: a copy of a run-time length was a call per row).
+                let t = blocks - first;
+                let scales = |d: &[f32]| {
+                    let p = d.as_ptr().add(first);
+                    match t {
+                        1 => v128_load32_zero(p as *const u32),
+                        2 => v128_load64_zero(p as *const u64),
+                        _ => f32x4_replace_lane::<2>(v128_load64_zero(p as *const u64), *p.add(2)),
+                    }
+                };
+                for r in 0..R {
+                    dx[r] = scales(xd[r]);
+                }
+                for c in 0..C {
+                    dw[c] = scales(wd[c]);
+                }
+            }
+        }
+        for r in 0..R {
+            for c in 0..C {
+                acc[r][c] = f32x4_add(acc[r][c], f32x4_mul(f32x4_convert_i32x4(sums[r][c]), f32x4_mul(dx[r], dw[c])));
             }
         }
     }
-    let finish = |a: v128| (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a)) + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
-    acc.map(|row| row.map(finish))
+    let mut out = [[0f32; C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            let a = acc[r][c];
+            out[r][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a)) + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        }
+    }
+    out
 }
+
+/// Lane b of a partial group's sums belongs to its block b (0, 2: an odd
+/// last block; the last mask keeps a pair's lanes 0 and 1).
+static LANE_MASKS: [[i32; 4]; 4] = [[-1, 0, 0, 0], [0, -1, 0, 0], [0, 0, -1, 0], [-1, -1, 0, 0]];
 
 pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
     assert_eq!(w.len(), out.len());

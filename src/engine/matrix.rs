@@ -28,6 +28,8 @@ enum Data {
     Half(Half, Vec<u16>),
     /// ggml Q8_0: 32 quants per block with one scale; activations are
     /// quantized the same way per row (as llama.cpp does), integer sums.
+    /// Quants in the kernels' layout (`kernels::q8_weights`: rows in fours,
+    /// interleaved), scales in order.
     Q8 { q: Vec<i8>, d: Vec<f32> },
     /// Other ggml blocks as the file stores them (Q4_0, Q4_1, K-quants...):
     /// a few rows at a time dequantized by candle, then f32 dot products.
@@ -49,7 +51,7 @@ impl Matrix {
         let mut q = vec![0i8; w.len()];
         let mut d = vec![0f32; w.len() / Q8_BLOCK];
         kernels::quantize_q8(w, &mut q, &mut d);
-        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
+        Ok(Self { rows, cols, data: Data::Q8 { q: kernels::q8_weights(&q, cols), d } })
     }
 
     /// Takes a GGUF tensor's blocks as they are (Q8_0 split into quants and scales).
@@ -64,8 +66,8 @@ impl Matrix {
         // ggml's block_q8_0: an f16 scale, then 32 quants.
         let blocks = bytes.chunks_exact(2 + Q8_BLOCK);
         let d = blocks.clone().map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
-        let q = blocks.flat_map(|b| b[2..].iter().map(|&v| v as i8)).collect();
-        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
+        let q: Vec<i8> = blocks.flat_map(|b| b[2..].iter().map(|&v| v as i8)).collect();
+        Ok(Self { rows, cols, data: Data::Q8 { q: kernels::q8_weights(&q, cols), d } })
     }
 
     /// Bytes the weights take in memory.
@@ -97,7 +99,7 @@ impl Matrix {
             Data::Half(kind, w) => kernels::widen(*kind, &w[i * k..][..k], out),
             Data::Q8 { q, d } => {
                 for (j, o) in out.iter_mut().enumerate() {
-                    *o = q[i * k + j] as f32 * d[(i * k + j) / Q8_BLOCK];
+                    *o = q[kernels::q8_weight_position(i, j, k)] as f32 * d[(i * k + j) / Q8_BLOCK];
                 }
             }
             Data::Blocks { dtype, bytes } => out.copy_from_slice(&dequantize_rows(*dtype, bytes, k, i..i + 1)?),
@@ -139,9 +141,7 @@ impl Matrix {
                 });
             }
             Data::Q8 { q, d } => {
-                let (mut xq, mut xd) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
-                kernels::quantize_q8(x, &mut xq, &mut xd);
-                batch::q8_matmul(&xq, &xd, q, d, k, &mut out);
+                batch::q8_matmul(&batch::Q8Rows::quantize(x, k), q, d, &mut out);
             }
             Data::Blocks { dtype, bytes } => f32_rows(x, k, n, &mut out, |j0, j1| dequantize_rows(*dtype, bytes, k, j0..j1).map(Cow::Owned))?,
         }

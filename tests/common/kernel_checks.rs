@@ -49,7 +49,7 @@ pub fn every_finite_16_bit_float_widens_exactly() {
 /// in Chromium this is what makes wasm and native compute the same logits.
 pub fn dot_products_equal_the_portable_order_bit_for_bit() {
     let mut rng = Lcg(7);
-    for k in [16, 17, 64, 576, 577, 1536] {
+    for k in [16, 17, 64, 96, 160, 224, 576, 577, 1536] {
         let x = rng.vec(k, 3.0);
         let wf = rng.vec(k, 0.1);
         let (mut o1, mut o2) = (wf.clone(), wf.clone());
@@ -71,14 +71,60 @@ pub fn dot_products_equal_the_portable_order_bit_for_bit() {
             assert_eq!(f.to_bits(), kernels::dot_f32_portable(&x, &wide).to_bits(), "{kind:?} = f32 of the widened weights");
         }
         if k % 32 == 0 {
-            let (mut xq, mut xd, mut wq, mut wd) = (vec![0i8; k], vec![0f32; k / 32], vec![0i8; k], vec![0f32; k / 32]);
-            kernels::quantize_q8(&x, &mut xq, &mut xd);
-            kernels::quantize_q8(&wf, &mut wq, &mut wd);
-            let (f, p) = (kernels::dot_q8(&xq, &xd, &wq, &wd), kernels::dot_q8_portable(&xq, &xd, &wq, &wd));
-            assert_eq!(f.to_bits(), p.to_bits(), "q8 k={k}: {f} vs {p}");
-            assert!((f as f64 - f64_dot(&x, &wf)).abs() < 0.02 * (k as f64).sqrt(), "q8 k={k}: {f} vs {}", f64_dot(&x, &wf));
+            q8_tiles_equal_the_portable_order(&mut rng, k, &x, &wf);
         }
     }
+}
+
+/// Q8_0 in the kernels' layout: every tile shape the products use (4 × 2,
+/// 4 × 1, 1 × 4, 1 × 1) gives `dot_q8_portable`'s bits for each output, and
+/// the sum is close to the f64 one. k = 64..224 has no whole group of four
+/// blocks or one and a partial group; 576 has both; 1536 only whole groups.
+fn q8_tiles_equal_the_portable_order(rng: &mut Lcg, k: usize, x: &[f32], wf: &[f32]) {
+    let quantize = |v: &[f32]| {
+        let (mut q, mut d) = (vec![0i8; v.len()], vec![0f32; v.len() / 32]);
+        kernels::quantize_q8(v, &mut q, &mut d);
+        (q, d)
+    };
+    let xs: Vec<Vec<f32>> = (0..4).map(|r| if r == 0 { x.to_vec() } else { rng.vec(k, 3.0) }).collect();
+    let ws: Vec<Vec<f32>> = (0..4).map(|c| if c == 0 { wf.to_vec() } else { rng.vec(k, 0.1) }).collect();
+    let (mut xq, mut xd, mut wq, mut wd) = (vec![], vec![], vec![], vec![]);
+    for v in &xs {
+        let (q, d) = quantize(v);
+        let mut wide = vec![0i16; k];
+        kernels::q8_interleave(&q, k, &mut wide);
+        xq.push(wide);
+        xd.push(d);
+    }
+    let mut natural = vec![];
+    for v in &ws {
+        let (q, d) = quantize(v);
+        natural.extend_from_slice(&q);
+        wd.push(d);
+    }
+    let laid = kernels::q8_weights(&natural, k);
+    for (i, &value) in natural.iter().enumerate() {
+        assert_eq!(laid[kernels::q8_weight_position(i / k, i % k, k)], value, "q8_weight_position k={k} i={i}");
+    }
+    for c in 0..4 {
+        wq.push(kernels::q8_weight_row(&laid, c, k).to_vec());
+    }
+    let portable = |r: usize, c: usize| kernels::dot_q8_portable(&xq[r], &xd[r], &wq[c], &wd[c]).to_bits();
+    let (x4, xd4) = (core::array::from_fn::<_, 4, _>(|r| xq[r].as_slice()), core::array::from_fn::<_, 4, _>(|r| xd[r].as_slice()));
+    let (w4, wd4) = (core::array::from_fn::<_, 4, _>(|c| wq[c].as_slice()), core::array::from_fn::<_, 4, _>(|c| wd[c].as_slice()));
+    let t42 = kernels::dot_q8_tile(x4, xd4, [w4[0], w4[1]], [wd4[0], wd4[1]]);
+    let t41 = kernels::dot_q8_tile(x4, xd4, [w4[2]], [wd4[2]]);
+    let [t14] = kernels::dot_q8_tile([x4[3]], [xd4[3]], w4, wd4);
+    for r in 0..4 {
+        for c in 0..2 {
+            assert_eq!(t42[r][c].to_bits(), portable(r, c), "q8 4x2 k={k} ({r}, {c})");
+        }
+        assert_eq!(t41[r][0].to_bits(), portable(r, 2), "q8 4x1 k={k} row {r}");
+        assert_eq!(t14[r].to_bits(), portable(3, r), "q8 1x4 k={k} col {r}");
+    }
+    let one = kernels::dot_q8(&xq[0], &xd[0], &wq[0], &wd[0]);
+    assert_eq!(one.to_bits(), portable(0, 0), "q8 k={k}");
+    assert!((one as f64 - f64_dot(x, wf)).abs() < 0.02 * (k as f64).sqrt(), "q8 k={k}: {one} vs {}", f64_dot(x, wf));
 }
 
 /// Activations are quantized exactly as ggml (candle's Q8_0 blocks) does it.
