@@ -40,3 +40,8 @@ fn tiny_model_logits_are_the_same_in_any_batch() {
 fn q8_quantization_rounds_as_the_portable_version() {
     checks::q8_quantization_rounds_as_the_portable_version();
 }
+
+#[test]
+fn exp_is_the_portable_one_and_close_to_libm() {
+    checks::exp_is_the_portable_one_and_close_to_libm();
+}

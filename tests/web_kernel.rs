@@ -53,3 +53,8 @@ fn simd_tiny_model_logits_are_the_same_in_any_batch() {
 fn simd_q8_quantization_rounds_as_the_portable_version() {
     checks::q8_quantization_rounds_as_the_portable_version();
 }
+
+#[wasm_bindgen_test]
+fn simd_exp_is_the_portable_one_and_close_to_libm() {
+    checks::exp_is_the_portable_one_and_close_to_libm();
+}

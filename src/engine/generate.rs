@@ -10,6 +10,7 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
+use super::kernels;
 use super::tokenizer::DecodeStream;
 
 /// How to pick tokens (the tutorial's `do_sample=False` is the default).
@@ -272,7 +273,9 @@ impl Generation {
 
 /// A softmax's shift and normalizer over one row of logits. Written out
 /// rather than taken from candle's softmax: only a handful of entries are
-/// needed, and this keeps one summation order (f64) on every machine.
+/// needed, and this keeps one summation order (f64) on every machine. The
+/// exponentials are `kernels`' (the same bits everywhere, four at a time in
+/// the browser: one per vocabulary entry per step).
 pub struct Softmax {
     max: f32,
     sum: f64,
@@ -281,13 +284,19 @@ pub struct Softmax {
 impl Softmax {
     pub fn of(logits: &[f32]) -> Self {
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum = if max.is_finite() { logits.iter().map(|&l| f64::from(l - max).exp()).sum() } else { 0.0 };
+        let sum = if max.is_finite() {
+            let mut e: Vec<f32> = logits.iter().map(|&l| l - max).collect();
+            kernels::exp_in_place(&mut e);
+            e.iter().map(|&v| f64::from(v)).sum()
+        } else {
+            0.0
+        };
         Softmax { max, sum }
     }
 
     pub fn prob(&self, logit: f32) -> f32 {
         match self.sum > 0.0 {
-            true => (f64::from(logit - self.max).exp() / self.sum) as f32,
+            true => (f64::from(kernels::exp_portable(logit - self.max)) / self.sum) as f32,
             false => 0.0,
         }
     }
@@ -301,7 +310,7 @@ impl Softmax {
         let mut ids = ids.to_vec();
         ids.sort_unstable();
         ids.dedup();
-        let mass: f64 = ids.iter().filter_map(|&i| logits.get(i as usize)).map(|&l| f64::from(l - self.max).exp()).sum();
+        let mass: f64 = ids.iter().filter_map(|&i| logits.get(i as usize)).map(|&l| f64::from(kernels::exp_portable(l - self.max))).sum();
         (mass / self.sum) as f32
     }
 }

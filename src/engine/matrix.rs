@@ -149,6 +149,30 @@ impl Matrix {
     }
 }
 
+/// `x · Wᵀ` for several matrices of the same input width (q, k and v; gate
+/// and up): Q8_0 ones share one quantization of `x` and one parallel region
+/// (fewer fork/joins a token); the bits are each product's alone.
+pub fn matmul_many(matrices: &[&Matrix], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let k = matrices.first().map_or(0, |w| w.cols);
+    let q8: Option<Vec<(&[i8], &[f32])>> = matrices
+        .iter()
+        .map(|w| match &w.data {
+            Data::Q8 { q, d } if w.cols == k => Some((q.as_slice(), d.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let m = if k == 0 { 0 } else { x.len() / k };
+    match q8 {
+        Some(weights) if m > 0 => {
+            let mut outs: Vec<Vec<f32>> = matrices.iter().map(|w| vec![0f32; m * w.rows]).collect();
+            let mut views: Vec<&mut [f32]> = outs.iter_mut().map(Vec::as_mut_slice).collect();
+            batch::q8_matmul_many(&batch::Q8Rows::quantize(x, k), &weights, &mut views);
+            Ok(outs)
+        }
+        _ => matrices.iter().map(|w| w.matmul(x)).collect(),
+    }
+}
+
 /// `x · Wᵀ` with f32 weight rows, a tile at a time from `tile(j0, j1)` (the
 /// rows as stored, widened or dequantized), tiles shared out over the
 /// threads as the Q8_0 product's are.

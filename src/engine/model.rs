@@ -10,8 +10,8 @@
 //!
 //! Every sum here has one order whatever the batch: a position's logits are
 //! the same bits read in a prompt of any length, one token at a time, or after
-//! any re-used prefix of the cache. Transcendental functions come from the
-//! `libm` crate, the same code natively and in wasm.
+//! any re-used prefix of the cache. Transcendental functions are the same code
+//! natively and in wasm: `kernels`' exp (SiLU, softmax), `libm` (RoPE).
 //!
 //! Loading (files, names, precisions) is in `weights`; the matrices in `matrix`.
 
@@ -20,7 +20,7 @@ use candle_core::quantized::gguf_file;
 use super::error::{EngineError, Result};
 use super::file_checks::check_size;
 use super::kernels;
-use super::matrix::Matrix;
+use super::matrix::{matmul_many, Matrix};
 use super::config::{config_from_gguf, config_from_json, Config};
 use super::weights::{read_gguf_header, safetensors_source, to_matrix, FileTensor, Precision, ReadSeek, WeightSource};
 
@@ -204,19 +204,17 @@ impl Model {
         for b in &mut self.blocks {
             // Attention: x += wo · softmax(q kᵀ / √hd, causal) v
             let h = rms_norm(&x, &b.attn_norm, eps);
-            let (mut q, mut k) = (b.wq.matmul(&h)?, b.wk.matmul(&h)?);
+            let [mut q, mut k, v]: [Vec<f32>; 3] = products(matmul_many(&[&b.wq, &b.wk, &b.wv], &h)?);
             rope.rotate(&mut q, nh * hd);
             rope.rotate(&mut k, nkv * hd);
             b.keys.extend_from_slice(&k);
-            b.values.extend_from_slice(&b.wv.matmul(&h)?);
+            b.values.extend_from_slice(&v);
             let y = attention(&q, &b.keys, &b.values, pos, (nh, nkv, hd));
             add(&mut x, &b.wo.matmul(&y)?);
             // Feed-forward (SwiGLU): x += w_down · (silu(w_gate · h) * (w_up · h))
             let h = rms_norm(&x, &b.ffn_norm, eps);
-            let mut gate = b.w_gate.matmul(&h)?;
-            for (g, u) in gate.iter_mut().zip(b.w_up.matmul(&h)?) {
-                *g = silu(*g) * u;
-            }
+            let [mut gate, up]: [Vec<f32>; 2] = products(matmul_many(&[&b.w_gate, &b.w_up], &h)?);
+            kernels::silu_mul(&mut gate, &up);
             add(&mut x, &b.w_down.matmul(&gate)?);
         }
         let h = rms_norm(&x[first * dim..], &self.final_norm, eps);
@@ -226,6 +224,11 @@ impl Model {
         }
         Ok(logits)
     }
+}
+
+/// The products of `matmul_many` as an array (it returns one per matrix).
+fn products<const N: usize>(products: Vec<Vec<f32>>) -> [Vec<f32>; N] {
+    products.try_into().unwrap_or_else(|_| unreachable!("one product per matrix"))
 }
 
 /// x += y, element by element.
@@ -247,10 +250,6 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32) -> Vec<f32> {
         out.extend(row.iter().zip(w).map(|(v, w)| v / rms * w));
     }
     out
-}
-
-fn silu(x: f32) -> f32 {
-    x / (1.0 + libm::expf(-x))
 }
 
 /// Rotary position embedding for positions `pos..pos + t`, interleaved pairs
@@ -312,9 +311,12 @@ fn attention(q: &[f32], keys: &[f32], values: &[f32], pos: usize, (nh, nkv, hd):
 
 fn softmax(x: &mut [f32]) {
     let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-    let mut sum = 0f32;
     for v in x.iter_mut() {
-        *v = libm::expf(*v - max);
+        *v = *v - max;
+    }
+    kernels::exp_in_place(x);
+    let mut sum = 0f32;
+    for v in x.iter() {
         sum = sum + *v;
     }
     for v in x.iter_mut() {

@@ -127,6 +127,38 @@ fn q8_tiles_equal_the_portable_order(rng: &mut Lcg, k: usize, x: &[f32], wf: &[f
     assert!((one as f64 - f64_dot(x, wf)).abs() < 0.02 * (k as f64).sqrt(), "q8 k={k}: {one} vs {}", f64_dot(x, wf));
 }
 
+/// The forward pass's exp (SiLU, softmax, the end-of-text meter): SIMD (where
+/// built) gives the portable bits, within 2 ulp of libm's expf where the
+/// result is a normal float, and saturates sensibly outside; SiLU · up too.
+pub fn exp_is_the_portable_one_and_close_to_libm() {
+    let mut xs: Vec<f32> = (0..200_003).map(|i| -100.0 + i as f32 * 0.001).collect();
+    xs.extend([0.0, -0.0, 1e-30, -1e-30, 88.0, 88.37, 89.0, -87.0, -87.33, -88.0, -200.0, 200.0, f32::INFINITY, f32::NEG_INFINITY]);
+    let mut simd = xs.clone();
+    kernels::exp_in_place(&mut simd);
+    for (&x, &e) in xs.iter().zip(&simd) {
+        assert_eq!(e.to_bits(), kernels::exp_portable(x).to_bits(), "exp({x})");
+        let want = libm::expf(x);
+        if (-87.3..=88.3).contains(&x) {
+            assert!((e - want).abs() <= 2.0 * f32::EPSILON * want, "exp({x}) = {e}, libm {want}");
+        } else {
+            let (lo, hi) = (libm::expf(-87.34), libm::expf(88.38));
+            assert!(e >= lo && e <= hi && (x < 0.0) == (e < 1.0), "exp({x}) = {e} saturates between {lo} and {hi}, libm {want}");
+        }
+    }
+    let mut nan = [f32::NAN; 5];
+    kernels::exp_in_place(&mut nan);
+    assert!(nan.iter().all(|v| v.is_nan()));
+    let gate: Vec<f32> = xs.iter().map(|x| x * 0.3).collect();
+    let up: Vec<f32> = xs.iter().map(|x| 1.0 - x * 0.01).collect();
+    let mut fused = gate.clone();
+    kernels::silu_mul(&mut fused, &up);
+    for ((&g, &u), &y) in gate.iter().zip(&up).zip(&fused) {
+        assert_eq!(y.to_bits(), (g / (1.0 + kernels::exp_portable(-g)) * u).to_bits(), "silu({g}) * {u}");
+        let want = g / (1.0 + libm::expf(-g)) * u;
+        assert!(!want.is_finite() || (y - want).abs() <= 1e-6 * want.abs().max(1e-30), "silu({g}) * {u} = {y}, libm {want}");
+    }
+}
+
 /// Activations are quantized exactly as ggml (candle's Q8_0 blocks) does it.
 pub fn q8_quantization_equals_ggml_blocks() {
     let mut rng = Lcg(11);
