@@ -5,7 +5,7 @@
 //! through the CPU cache (and, in wasm, its loads) among several rows.
 
 use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_tile, q8_interleave, q8_weight_row, quantize_q8, Q8_BLOCK};
-pub use crate::split::{for_each_tile, for_each_tile_of, set_threads, threads, TILE};
+pub use crate::split::{for_each_chunk_mut, for_each_tile, for_each_tile_of, set_threads, threads, TILE};
 
 /// One tile of f32 weight rows `w` (rows `j0..` of the matrix, `k` values
 /// each) against every row of `x`, into `out` (rows of `stride` values,

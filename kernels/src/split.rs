@@ -125,6 +125,22 @@ fn split(m: usize, ns: &[usize], outs: &mut [&mut [f32]], tile: &(impl Fn(usize,
     }
 }
 
+/// Calls `f(i, chunk)` for each chunk of `chunk` values of `out` (in any
+/// order, over the threads when `worth_it` and there are several): work
+/// whose pieces write disjoint parts of one output (attention's heads).
+pub fn for_each_chunk_mut(out: &mut [f32], chunk: usize, worth_it: bool, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let n = out.len() / chunk.max(1);
+    if !worth_it || threads() <= 1 || n < 2 {
+        out.chunks_exact_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        return;
+    }
+    let base = Shared(out.as_mut_ptr());
+    parallel(n, &|i| {
+        // SAFETY: chunk i is out[i * chunk..(i + 1) * chunk], inside `out`, and only item i uses it.
+        f(i, unsafe { std::slice::from_raw_parts_mut(base.at(i * chunk), chunk) })
+    });
+}
+
 /// `f(0..n)` over the threads; returns when all are done.
 #[cfg_attr(not(any(not(target_arch = "wasm32"), target_feature = "atomics")), allow(dead_code))]
 fn parallel(n: usize, f: &(dyn Fn(usize) + Sync)) {

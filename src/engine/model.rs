@@ -292,20 +292,21 @@ fn attention(q: &[f32], keys: &[f32], values: &[f32], pos: usize, (nh, nkv, hd):
     let group = nh / nkv;
     let scale = (hd as f32).sqrt();
     let mut out = vec![0f32; q.len()];
-    let mut scores = vec![0f32; keys.len() / kv_dim];
-    for (i, (q_row, out_row)) in q.chunks_exact(nh * hd).zip(out.chunks_exact_mut(nh * hd)).enumerate() {
+    let rows = q.len() / (nh * hd);
+    // Each (query row, head) is one piece, computed alone as it would be in
+    // order; pieces may go to several threads when there are enough keys.
+    let worth_it = rows * nh * (pos + rows) >= 512;
+    kernels::batch::for_each_chunk_mut(&mut out, hd, worth_it, |piece, oh| {
+        let (i, h) = (piece / nh, piece % nh);
+        let qh = &q[piece * hd..][..hd];
         let seen = pos + i + 1;
-        for (h, (qh, oh)) in q_row.chunks_exact(hd).zip(out_row.chunks_exact_mut(hd)).enumerate() {
-            let at = |j: usize| j * kv_dim + (h / group) * hd;
-            for (j, s) in scores[..seen].iter_mut().enumerate() {
-                *s = kernels::dot_f32(qh, &keys[at(j)..][..hd]) / scale;
-            }
-            softmax(&mut scores[..seen]);
-            for (j, &a) in scores[..seen].iter().enumerate() {
-                kernels::axpy(a, &values[at(j)..][..hd], oh);
-            }
+        let at = |j: usize| j * kv_dim + (h / group) * hd;
+        let mut scores: Vec<f32> = (0..seen).map(|j| kernels::dot_f32(qh, &keys[at(j)..][..hd]) / scale).collect();
+        softmax(&mut scores);
+        for (j, &a) in scores.iter().enumerate() {
+            kernels::axpy(a, &values[at(j)..][..hd], oh);
         }
-    }
+    });
     out
 }
 
