@@ -4,7 +4,7 @@
 //!
 //! Why by hand: wasm-bindgen-rayon needs an ES-module build (Trunk builds
 //! workers `no-modules`), and rayon's sleeping threads wake too slowly for a
-//! token's 210 products (`kernels/src/spin_pool.rs`). The pattern is
+//! token's 121 parallel regions (`kernels/src/spin_pool.rs`). The pattern is
 //! wasm-bindgen's raytrace-parallel example: each helper loads the same glue
 //! and instantiates the same module on the same memory.
 
