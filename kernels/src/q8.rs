@@ -40,9 +40,20 @@ fn row_position(i: usize, k: usize) -> usize {
 /// as `T` (i16 for activations: widened once per product, not per weight row).
 pub fn q8_interleave<T: Copy + From<i8>>(q: &[i8], k: usize, out: &mut [T]) {
     assert!(q.len() == out.len() && k % Q8_BLOCK == 0 && q.len() % k.max(1) == 0);
+    const SPAN: usize = Q8_GROUP * Q8_BLOCK;
+    let full = k / SPAN * SPAN;
     for (row, o) in q.chunks_exact(k).zip(out.chunks_exact_mut(k)) {
-        for (i, &v) in row.iter().enumerate() {
-            o[row_position(i, k)] = v.into();
+        // Whole groups with fixed offsets (every product's activations pass here).
+        for (src, dst) in row[..full].chunks_exact(SPAN).zip(o[..full].chunks_exact_mut(SPAN)) {
+            for (s, pairs) in dst.chunks_exact_mut(2 * Q8_GROUP).enumerate() {
+                for b in 0..Q8_GROUP {
+                    pairs[2 * b] = src[b * Q8_BLOCK + 2 * s].into();
+                    pairs[2 * b + 1] = src[b * Q8_BLOCK + 2 * s + 1].into();
+                }
+            }
+        }
+        for i in full..k {
+            o[row_position(i, k)] = row[i].into();
         }
     }
 }
