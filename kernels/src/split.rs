@@ -61,13 +61,15 @@ pub fn for_each_tile_of(m: usize, ns: &[usize], outs: &mut [&mut [f32]], tile: i
 /// outputs of 576 weights each).
 const MIN_SPLIT_OUTPUTS: usize = 256;
 
-/// Runs of tiles per thread: more than one, so that the runs balance when a
-/// thread starts late or the browser's own threads take a core for a while.
-const RUNS_PER_THREAD: usize = 1;
+/// Runs of tiles per thread, one row (decoding) or several (a prompt):
+/// a prompt's products take long enough that smaller runs balance out when
+/// the browser's own threads take a core for a while; a decoding step's are
+/// too short to pay for more than one hand-over per thread.
+const RUNS_PER_THREAD: [usize; 2] = [1, 3];
 
 /// The runs: (product, first weight row, end), each whole tiles of one product.
-fn runs(ns: &[usize], tiles: usize) -> Vec<(usize, usize, usize)> {
-    let per_run = tiles.div_ceil(threads() * RUNS_PER_THREAD) * TILE;
+fn runs(m: usize, ns: &[usize], tiles: usize) -> Vec<(usize, usize, usize)> {
+    let per_run = tiles.div_ceil(threads() * RUNS_PER_THREAD[(m > 1) as usize]) * TILE;
     let mut runs = Vec::new();
     for (p, &n) in ns.iter().enumerate() {
         for j0 in (0..n).step_by(per_run) {
@@ -92,7 +94,7 @@ impl<T> Shared<T> {
 
 #[cfg_attr(not(any(not(target_arch = "wasm32"), target_feature = "atomics")), allow(dead_code))]
 fn split(m: usize, ns: &[usize], outs: &mut [&mut [f32]], tile: &(impl Fn(usize, usize, usize, &mut [f32], usize, usize) + Sync), tiles: usize) {
-    let runs = runs(ns, tiles);
+    let runs = runs(m, ns, tiles);
     let run_tiles = |p: usize, j0: usize, j1: usize, o: &mut [f32], stride: usize, col0: usize| {
         for t0 in (j0..j1).step_by(TILE) {
             tile(p, t0, (t0 + TILE).min(j1), o, stride, col0);
