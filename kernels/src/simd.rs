@@ -178,19 +178,7 @@ pub fn dot_q8_tile<const R: usize, const C: usize>(x: [&[i16]; R], xd: [&[f32]; 
         // 32i, i < blocks * 4; scales 4g..4g + 4 exist for g < groups.
         unsafe {
             if g < groups {
-                let at = g * Q8_GROUP * Q8_BLOCK;
-                for s in 0..Q8_BLOCK / 2 {
-                    let mut wv = [i32x4_splat(0); C];
-                    for c in 0..C {
-                        wv[c] = i16x8_load_extend_i8x8(w[c].as_ptr().add((at / 8 + s) * W_STRIDE));
-                    }
-                    for r in 0..R {
-                        let xv = v128_load(x[r].as_ptr().add(at + 8 * s) as *const v128);
-                        for c in 0..C {
-                            sums[r][c] = i32x4_add(sums[r][c], i32x4_dot_i16x8(xv, wv[c]));
-                        }
-                    }
-                }
+                add_chunks(&mut sums, x, w, g * Q8_GROUP * Q8_BLOCK / 8, Q8_BLOCK / 2);
                 for r in 0..R {
                     dx[r] = v128_load(xd[r].as_ptr().add(g * Q8_GROUP) as *const v128);
                 }
@@ -202,18 +190,7 @@ pub fn dot_q8_tile<const R: usize, const C: usize>(x: [&[i16]; R], xd: [&[f32]; 
                 // onto them), then an odd block summed across its lanes.
                 let mut at = first * Q8_BLOCK;
                 if blocks - first >= 2 {
-                    for s in 0..Q8_BLOCK / 4 {
-                        let mut wv = [i32x4_splat(0); C];
-                        for c in 0..C {
-                            wv[c] = i16x8_load_extend_i8x8(w[c].as_ptr().add((at / 8 + s) * W_STRIDE));
-                        }
-                        for r in 0..R {
-                            let xv = v128_load(x[r].as_ptr().add(at + 8 * s) as *const v128);
-                            for c in 0..C {
-                                sums[r][c] = i32x4_add(sums[r][c], i32x4_dot_i16x8(xv, wv[c]));
-                            }
-                        }
-                    }
+                    add_chunks(&mut sums, x, w, at / 8, Q8_BLOCK / 4);
                     let pair = v128_load(LANE_MASKS[3].as_ptr() as *const v128);
                     for r in 0..R {
                         for c in 0..C {
@@ -268,6 +245,27 @@ pub fn dot_q8_tile<const R: usize, const C: usize>(x: [&[i16]; R], xd: [&[f32]; 
         }
     }
     out
+}
+
+/// sums[r][c] += the i16x8 dot products of chunks `first..first + n` of
+/// activation row r (chunk i at 8i) and weight row c (chunk i at 32i): each
+/// loaded and widened chunk serves all its uses.
+///
+/// SAFETY: the chunks lie within every row (the caller's length asserts).
+#[inline(always)]
+unsafe fn add_chunks<const R: usize, const C: usize>(sums: &mut [[v128; C]; R], x: [&[i16]; R], w: [&[i8]; C], first: usize, n: usize) {
+    for i in first..first + n {
+        let mut wv = [i32x4_splat(0); C];
+        for c in 0..C {
+            wv[c] = i16x8_load_extend_i8x8(w[c].as_ptr().add(i * W_STRIDE));
+        }
+        for r in 0..R {
+            let xv = v128_load(x[r].as_ptr().add(8 * i) as *const v128);
+            for c in 0..C {
+                sums[r][c] = i32x4_add(sums[r][c], i32x4_dot_i16x8(xv, wv[c]));
+            }
+        }
+    }
 }
 
 /// Lane b of a partial group's sums belongs to its block b (0, 2: an odd
