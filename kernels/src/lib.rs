@@ -147,7 +147,7 @@ mod exp;
 pub use exp::{exp_in_place, exp_portable, silu_mul};
 mod q8;
 mod split;
-pub use q8::{dot_q8, dot_q8_portable, dot_q8_tile, q8_interleave, q8_weight_position, q8_weight_row, q8_weights, Q8_GROUP};
+pub use q8::{dot_q8, dot_q8_portable, dot_q8_tile, q8_interleave, q8_weight_position, q8_weight_row, q8_weights, q8_weights_in_place, q8_weights_len, Q8_GROUP};
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 pub mod spin_pool;
 

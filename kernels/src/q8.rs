@@ -67,15 +67,32 @@ pub fn q8_weight_position(j: usize, i: usize, k: usize) -> usize {
 /// Weight quants (natural order, `n` rows of `k`) in the kernels' layout:
 /// rows in fours, the last four padded with zero rows.
 pub fn q8_weights(q: &[i8], k: usize) -> Vec<i8> {
+    let mut laid = Vec::with_capacity(q8_weights_len(q.len(), k));
+    laid.extend_from_slice(q);
+    q8_weights_in_place(&mut laid, k);
+    laid
+}
+
+/// The length of `n * k` quants in [`q8_weights`]' layout (reserve it, and
+/// [`q8_weights_in_place`] needs no second copy of a matrix).
+pub fn q8_weights_len(len: usize, k: usize) -> usize {
+    len.div_ceil(ROWS * k.max(1)) * ROWS * k
+}
+
+/// [`q8_weights`] in place, four rows at a time (a load never holds a
+/// matrix twice; the padding fits the capacity [`q8_weights_len`] reserves).
+pub fn q8_weights_in_place(q: &mut Vec<i8>, k: usize) {
     assert!(k % Q8_BLOCK == 0 && q.len() % k.max(1) == 0);
-    let n = q.len() / k.max(1);
-    let mut out = vec![0i8; n.div_ceil(ROWS) * ROWS * k];
-    for (j, row) in q.chunks_exact(k).enumerate() {
-        for (i, &v) in row.iter().enumerate() {
-            out[q8_weight_position(j, i, k)] = v;
+    q.resize(q8_weights_len(q.len(), k), 0);
+    let mut four = vec![0i8; ROWS * k];
+    for quad in q.chunks_exact_mut(ROWS * k) {
+        four.copy_from_slice(quad);
+        for (r, row) in four.chunks_exact(k).enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                quad[q8_weight_position(r, i, k)] = v;
+            }
         }
     }
-    out
 }
 
 /// Weight row `j` of [`q8_weights`]: its chunk `s` is `row[s * 32..][..8]`.

@@ -48,10 +48,12 @@ impl Matrix {
     /// Quantizes f32 weights to Q8_0 (ggml's `quantize_row_q8_0`, row by row).
     pub fn q8_from_f32(rows: usize, cols: usize, w: &[f32], name: &str) -> Result<Self> {
         check_blocks(cols, Q8_BLOCK, name)?;
-        let mut q = vec![0i8; w.len()];
+        let mut q = Vec::with_capacity(kernels::q8_weights_len(w.len(), cols));
+        q.resize(w.len(), 0i8);
         let mut d = vec![0f32; w.len() / Q8_BLOCK];
         kernels::quantize_q8(w, &mut q, &mut d);
-        Ok(Self { rows, cols, data: Data::Q8 { q: kernels::q8_weights(&q, cols), d } })
+        kernels::q8_weights_in_place(&mut q, cols);
+        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
     }
 
     /// Takes a GGUF tensor's blocks as they are (Q8_0 split into quants and scales).
@@ -66,8 +68,10 @@ impl Matrix {
         // ggml's block_q8_0: an f16 scale, then 32 quants.
         let blocks = bytes.chunks_exact(2 + Q8_BLOCK);
         let d = blocks.clone().map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
-        let q: Vec<i8> = blocks.flat_map(|b| b[2..].iter().map(|&v| v as i8)).collect();
-        Ok(Self { rows, cols, data: Data::Q8 { q: kernels::q8_weights(&q, cols), d } })
+        let mut q = Vec::with_capacity(kernels::q8_weights_len(rows * cols, cols));
+        q.extend(blocks.flat_map(|b| b[2..].iter().map(|&v| v as i8)));
+        kernels::q8_weights_in_place(&mut q, cols);
+        Ok(Self { rows, cols, data: Data::Q8 { q, d } })
     }
 
     /// Bytes the weights take in memory.
