@@ -11,6 +11,9 @@
 // --checkpoint DIR: also load a Hugging Face checkpoint folder (the official
 // checkpoints' form: bf16 safetensors) into both slots as two distinct repos,
 // at the default precision, and measure both loads, memory and speed.
+// --wllama-threads 2,4: also wllama's multi-thread build at those thread
+// counts (its one wasm runs pthreads when the page is cross-origin isolated;
+// the server then isolates the wllama page too).
 // BENCH_JS_FLAGS (env): extra V8 flags for Chromium's --js-flags, for
 // experiments (e.g. --no-liftoff: everything compiled optimized up front).
 //
@@ -45,7 +48,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function parseArgs(argv) {
-  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, mt: [], onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
+  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, mt: [], wllamaMt: [], onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--reps') a.reps = Number(v());
@@ -59,6 +62,7 @@ function parseArgs(argv) {
     else if (k === '--checkpoint') a.checkpoint = v();
     else if (k === '--onnx') a.onnx = v();
     else if (k === '--mt') a.mt = v().split(',').map((x) => x.trim()).filter(Boolean);
+    else if (k === '--wllama-threads') a.wllamaMt = v().split(',').map(Number).filter((n) => n > 1);
     else if (k === '--tjs') a.tjs = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--precisions') a.precisions = v().split(',').map((x) => x.trim()).filter(Boolean);
     else throw new Error(`unknown argument ${k}`);
@@ -80,7 +84,7 @@ const TYPES = { '.wasm': 'application/wasm', '.js': 'text/javascript', '.mjs': '
 
 const CKPT_REPOS = ['test/ckpt-a', 'test/ckpt-b'];
 
-function startServer({ dist, base, model, checkpoint, onnx, mt }) {
+function startServer({ dist, base, model, checkpoint, onnx, mt, wllamaMt }) {
   const gguf = fs.readFileSync(model);
   const ggufName = path.basename(model);
   const probe = fs.readFileSync(path.join(HERE, 'www', 'probe.js'));
@@ -89,8 +93,8 @@ function startServer({ dist, base, model, checkpoint, onnx, mt }) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     const p = decodeURIComponent(url.pathname);
-    // Cross-origin isolation (SharedArrayBuffer, wasm threads) for transformers.js only.
-    const isolation = [...ISOLATED_PREFIXES, ...(mt ? [base, '/bench/ours.html'] : [])].some((x) => p.startsWith(x))
+    // Cross-origin isolation (SharedArrayBuffer, wasm threads) for the engines run threaded.
+    const isolation = [...ISOLATED_PREFIXES, ...(mt ? [base, '/bench/ours.html'] : []), ...(wllamaMt ? ['/bench/wllama.html', '/wllama/'] : [])].some((x) => p.startsWith(x))
       ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
     const send = (status, body, type, extra = isolation) => {
       res.writeHead(status, { 'Content-Type': type, 'Content-Length': body.length, 'Cache-Control': 'no-cache', ...extra });
@@ -134,9 +138,10 @@ async function openPage(browser, origin, file, tag) {
 const wasmBytes = (worker) =>
   worker.evaluate(() => (self.__benchWasmMemories || []).map((m) => m.buffer.byteLength)).then((a) => a.reduce((x, y) => x + y, 0), () => null);
 
-async function runWllama(page, origin, tokens) {
+async function runWllama(page, origin, tokens, threads = 1) {
   const workerP = page.waitForEvent('worker', { timeout: 120000 });
-  const load = await page.evaluate(() => window.benchLoad());
+  const load = await page.evaluate((n) => window.benchLoad(n), threads);
+  if (load.threads !== threads) throw new Error(`wllama ran ${load.threads} thread(s), ${threads} asked (multithread: ${load.multithread})`);
   const worker = await workerP;
   const mem_after_load = await wasmBytes(worker);
   const g = await page.evaluate(([p, n]) => window.benchGenerate(p, n), [PROMPT, tokens]);
@@ -228,16 +233,17 @@ async function main() {
   const engines = args.only ? [args.only] : ['wllama', 'ours'];
   const wllamaPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', '@wllama', 'wllama', 'package.json'), 'utf8'));
   const pwPkg = JSON.parse(fs.readFileSync(path.join(HERE, 'node_modules', 'playwright-core', 'package.json'), 'utf8'));
-  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint, onnx: args.onnx, mt: args.mt.length > 0 });
+  const { server, origin, ggufName } = await startServer({ dist: args.dist, base, model: args.model, checkpoint: args.checkpoint, onnx: args.onnx, mt: args.mt.length > 0, wllamaMt: args.wllamaMt.length > 0 });
   log(`serving on ${origin} (dist ${args.dist} at ${base}, model ${args.model})`);
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: process.env.BENCH_JS_FLAGS ? [...CHROMIUM_ARGS, `--js-flags=${process.env.BENCH_JS_FLAGS}`] : CHROMIUM_ARGS });
   const chromiumVersion = browser.version();
   const ourKeys = [...args.precisions.map((p) => `ours:${p}`), ...args.mt.map((p) => `ours:${p.split('@')[0]}:threads:${p.split('@')[1] || 0}`)];
   const ckptKeys = args.checkpoint && args.only !== 'wllama' ? ['ckpt'] : [];
-  const jobs = args.only === 'wllama' ? ['wllama'] : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : ['wllama', ...ourKeys, ...ckptKeys];
+  const wllamaKeys = ['wllama', ...args.wllamaMt.map((n) => `wllama:${n}`)];
+  const jobs = args.only === 'wllama' ? wllamaKeys : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : [...wllamaKeys, ...ourKeys, ...ckptKeys];
   const tjsKeys = args.onnx && !args.only ? args.tjs.map((t) => `tjs:${t}`) : [];
   jobs.push(...tjsKeys);
-  const results = Object.fromEntries(['wllama', ...ourKeys, 'ckpt', ...tjsKeys].map((k) => [k, []]));
+  const results = Object.fromEntries([...wllamaKeys, ...ourKeys, 'ckpt', ...tjsKeys].map((k) => [k, []]));
   let libllama = null;
   let chatRows = [];
   try {
@@ -258,7 +264,7 @@ async function main() {
             `decode ${f(r.decode_tok_s, 2)} tok/s (${r.generated_tokens} tok), mem ${mib(r.mem_after_load)}`);
           continue;
         }
-        const r = e === 'wllama' ? await runWllama(pages.wllama, origin, args.tokens)
+        const r = e.startsWith('wllama') ? await runWllama(pages.wllama, origin, args.tokens, Number(e.split(':')[1] || 1))
           : e === 'ckpt' ? await runCheckpoints(pages.ours, origin, base, args.tokens)
           : await runOurs(pages.ours, origin, base, ggufName, args.tokens, e.split(':')[1], e.includes(':threads') ? `worker_mt_loader.js?threads=${e.split(':')[3] || 0}` : undefined);
         results[e].push(r);
@@ -313,6 +319,11 @@ async function main() {
   if (results.wllama.length) {
     out.push(`| wllama ${wllamaPkg.version} (single-thread) | ${f(W.load_ms, 0)} (incl. worker start) | ${f(W.prefill_tok_s)} | ${f(W.decode_tok_s, 2)} | ${f(W.wall_decode_tok_s, 2)} | ${f(W.ttft_ms, 0)} | ${mib(W.mem_after_load)} |`);
   }
+  for (const k of wllamaKeys.slice(1)) {
+    if (!results[k].length) continue;
+    const S = summarize(results[k]);
+    out.push(`| wllama ${wllamaPkg.version} (multi-thread build, ${k.split(':')[1]} threads) | ${f(S.load_ms, 0)} (incl. worker start) | ${f(S.prefill_tok_s)} | ${f(S.decode_tok_s, 2)} | ${f(S.wall_decode_tok_s, 2)} | ${f(S.ttft_ms, 0)} | ${mib(S.mem_after_load)} |`);
+  }
   const tjsV = tjsKeys.length ? tjsVersions(HERE) : null;
   for (const k of tjsKeys) {
     if (!results[k].length) continue;
@@ -366,6 +377,14 @@ async function main() {
   if (T) {
     out.push(`prefill tok/s ours=${f(O.prefill_tok_s, 1)} wllama=${f(W.prefill_tok_s, 1)} transformersjs=${f(T.prefill_tok_s, 1)} (${tjsKeys[0].slice(4)}) ratio=${f(O.prefill_tok_s / T.prefill_tok_s, 2)}`);
     out.push(`decode tok/s ours=${f(O.decode_tok_s, 1)} transformersjs=${f(T.decode_tok_s, 1)} (${tjsKeys[0].slice(4)}) ratio=${f(O.decode_tok_s / T.decode_tok_s, 2)}`);
+  }
+  // Threaded lines: ours and wllama at the same thread count, when both ran.
+  for (const k of wllamaKeys.slice(1)) {
+    const n = k.split(':')[1], ourK = ourKeys.find((o) => o.endsWith(`:threads:${n}`));
+    if (!ourK || !results[k].length || !results[ourK].length) continue;
+    const [S, M] = [summarize(results[ourK]), summarize(results[k])];
+    out.push(`decode tok/s threads=${n} ours=${f(S.decode_tok_s, 1)} wllama=${f(M.decode_tok_s, 1)} ratio=${f(S.decode_tok_s / M.decode_tok_s, 2)}`);
+    out.push(`prefill tok/s threads=${n} ours=${f(S.prefill_tok_s, 1)} wllama=${f(M.prefill_tok_s, 1)} ratio=${f(S.prefill_tok_s / M.prefill_tok_s, 2)}`);
   }
   const ratio = O.decode_tok_s && W.decode_tok_s ? O.decode_tok_s / W.decode_tok_s : null;
   out.push(`decode tok/s ours=${f(O.decode_tok_s, 1)} wllama=${f(W.decode_tok_s, 1)} ratio=${f(ratio, 2)}`);
