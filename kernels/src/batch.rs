@@ -5,7 +5,7 @@
 //! through the CPU cache (and, in wasm, its loads) among several rows.
 
 use crate::{dot_f32, dot_f32_x2, dot_q8, dot_q8_tile, q8_interleave, q8_weight_row, quantize_q8, Q8_BLOCK};
-pub use crate::split::{for_each_chunk_mut, for_each_tile, for_each_tile_of, set_threads, threads, TILE};
+pub use crate::split::{for_each_chunk_mut, for_each_chunk_pair_mut, for_each_tile, for_each_tile_of, set_threads, threads, TILE};
 
 /// One tile of f32 weight rows `w` (rows `j0..` of the matrix, `k` values
 /// each) against every row of `x`, into `out` (rows of `stride` values,
@@ -38,12 +38,16 @@ pub struct Q8Rows {
 }
 
 impl Q8Rows {
-    /// `x`: rows of `k` values (`k` a multiple of 32).
+    /// `x`: rows of `k` values (`k` a multiple of 32). A prompt's rows are
+    /// quantized over the threads (each row alone, so the same bits).
     pub fn quantize(x: &[f32], k: usize) -> Self {
-        let (mut q8, mut d) = (vec![0i8; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
-        quantize_q8(x, &mut q8, &mut d);
-        let mut q = vec![0i16; x.len()];
-        q8_interleave(&q8, k, &mut q);
+        let (mut q, mut d) = (vec![0i16; x.len()], vec![0f32; x.len() / Q8_BLOCK]);
+        let m = x.len() / k.max(1);
+        for_each_chunk_pair_mut(&mut q, k, &mut d, k / Q8_BLOCK, m >= 8, |r, qr, dr| {
+            let mut q8 = vec![0i8; k];
+            quantize_q8(&x[r * k..][..k], &mut q8, dr);
+            q8_interleave(&q8, k, qr);
+        });
         Self { q, d, k }
     }
 

@@ -130,16 +130,27 @@ fn split(m: usize, ns: &[usize], outs: &mut [&mut [f32]], tile: &(impl Fn(usize,
 /// Calls `f(i, chunk)` for each chunk of `chunk` values of `out` (in any
 /// order, over the threads when `worth_it` and there are several): work
 /// whose pieces write disjoint parts of one output (attention's heads).
-pub fn for_each_chunk_mut(out: &mut [f32], chunk: usize, worth_it: bool, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let n = out.len() / chunk.max(1);
+pub fn for_each_chunk_mut<T: Send>(out: &mut [T], chunk: usize, worth_it: bool, f: impl Fn(usize, &mut [T]) + Sync) {
+    for_each_chunk_pair_mut(out, chunk, &mut [], 0, worth_it, |i, a, _: &mut [()]| f(i, a));
+}
+
+/// [`for_each_chunk_mut`] over two outputs at once: piece i writes chunk i
+/// of `a` (`ca` values) and of `b` (`cb` values, or none when `cb` is 0).
+pub fn for_each_chunk_pair_mut<A: Send, B: Send>(a: &mut [A], ca: usize, b: &mut [B], cb: usize, worth_it: bool, f: impl Fn(usize, &mut [A], &mut [B]) + Sync) {
+    let n = a.len() / ca.max(1);
+    assert!(cb == 0 || b.len() / cb >= n);
     if !worth_it || threads() <= 1 || n < 2 {
-        out.chunks_exact_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));
+        for i in 0..n {
+            f(i, &mut a[i * ca..][..ca], &mut b[i * cb..][..cb]);
+        }
         return;
     }
-    let base = Shared(out.as_mut_ptr());
+    let (pa, pb) = (Shared(a.as_mut_ptr()), Shared(b.as_mut_ptr()));
     parallel(n, &|i| {
-        // SAFETY: chunk i is out[i * chunk..(i + 1) * chunk], inside `out`, and only item i uses it.
-        f(i, unsafe { std::slice::from_raw_parts_mut(base.at(i * chunk), chunk) })
+        // SAFETY: piece i alone uses a[i * ca..][..ca] and b[i * cb..][..cb], both inside
+        // their slices (n * ca <= a.len(), n * cb <= b.len()).
+        let (x, y) = unsafe { (std::slice::from_raw_parts_mut(pa.at(i * ca), ca), std::slice::from_raw_parts_mut(pb.at(i * cb), cb)) };
+        f(i, x, y)
     });
 }
 
