@@ -204,6 +204,41 @@ pub fn axpy(a: f32, v: &[f32], o: &mut [f32]) {
     return axpy_portable(a, v, o);
 }
 
+/// `out[j]` = [`dot_f32`]`(q, row j)`, row j being `m[j * stride..][..q.len()]`
+/// (attention's scores: a head's query against each cached key). Two keys
+/// share each load of `q` ([`dot_f32_x2`]: a product's factors commute, so
+/// the bits are `dot_f32`'s).
+pub fn dot_f32_rows(q: &[f32], m: &[f32], stride: usize, out: &mut [f32]) {
+    let row = |j: usize| &m[j * stride..][..q.len()];
+    let mut j = 0;
+    while j + 1 < out.len() {
+        [out[j], out[j + 1]] = dot_f32_x2(row(j), row(j + 1), q);
+        j += 2;
+    }
+    if j < out.len() {
+        out[j] = dot_f32(q, row(j));
+    }
+}
+
+/// `axpy(a[j], row j, o)` for j = 0, 1, ... in order, row j being
+/// `m[j * stride..][..o.len()]` (attention's weighted sum of values). In wasm
+/// a block of `o` stays in registers over all rows instead of a load and a
+/// store per row: each element still gets the same operations in the same order.
+pub fn axpy_rows(a: &[f32], m: &[f32], stride: usize, o: &mut [f32]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return simd::axpy_rows(a, m, stride, o);
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    return axpy_rows_portable(a, m, stride, o);
+}
+
+/// [`axpy_rows`], portable version.
+pub fn axpy_rows_portable(a: &[f32], m: &[f32], stride: usize, o: &mut [f32]) {
+    let n = o.len();
+    for (j, &aj) in a.iter().enumerate() {
+        axpy_portable(aj, &m[j * stride..][..n], o);
+    }
+}
+
 /// 16-bit float bits -> f32: wasm SIMD in the browser, portable elsewhere.
 pub fn widen(kind: Half, w: &[u16], out: &mut [f32]) {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

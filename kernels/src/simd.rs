@@ -130,6 +130,47 @@ pub fn axpy(a: f32, v: &[f32], o: &mut [f32]) {
     crate::axpy_portable(a, &v[n4..], &mut o[n4..]);
 }
 
+/// [`crate::axpy_rows`]: 32 elements of `o` at a time held in eight
+/// registers over all rows, then 4 at a time, then one.
+pub fn axpy_rows(a: &[f32], m: &[f32], stride: usize, o: &mut [f32]) {
+    let n = o.len();
+    assert!(a.is_empty() || (a.len() - 1) * stride + n <= m.len());
+    let (mp, op) = (m.as_ptr(), o.as_mut_ptr());
+    let mut i = 0;
+    while i + 32 <= n {
+        // SAFETY: i + 32 <= n: o's block and each row's (j * stride + i + 32 <= m.len(), asserted).
+        unsafe {
+            let mut acc: [v128; 8] = core::array::from_fn(|l| v128_load(op.add(i + 4 * l) as *const v128));
+            for (j, &aj) in a.iter().enumerate() {
+                let (s, row) = (f32x4_splat(aj), mp.add(j * stride + i));
+                for (l, acc) in acc.iter_mut().enumerate() {
+                    *acc = f32x4_add(*acc, f32x4_mul(s, v128_load(row.add(4 * l) as *const v128)));
+                }
+            }
+            for (l, acc) in acc.iter().enumerate() {
+                v128_store(op.add(i + 4 * l) as *mut v128, *acc);
+            }
+        }
+        i += 32;
+    }
+    while i + 4 <= n {
+        // SAFETY: as above, for a block of four.
+        unsafe {
+            let mut acc = v128_load(op.add(i) as *const v128);
+            for (j, &aj) in a.iter().enumerate() {
+                acc = f32x4_add(acc, f32x4_mul(f32x4_splat(aj), v128_load(mp.add(j * stride + i) as *const v128)));
+            }
+            v128_store(op.add(i) as *mut v128, acc);
+        }
+        i += 4;
+    }
+    for (e, oe) in o.iter_mut().enumerate().skip(i) {
+        for (j, &aj) in a.iter().enumerate() {
+            *oe = *oe + aj * m[j * stride + e];
+        }
+    }
+}
+
 /// One copy of the loop per format (the format test is hoisted out).
 pub fn dot_half(kind: Half, x: &[f32], w: &[u16]) -> f32 {
     match kind {

@@ -299,13 +299,15 @@ fn attention(q: &[f32], keys: &[f32], values: &[f32], pos: usize, (nh, nkv, hd):
     kernels::batch::for_each_chunk_mut(&mut out, hd, worth_it, |piece, oh| {
         let (i, h) = (piece / nh, piece % nh);
         let qh = &q[piece * hd..][..hd];
-        let seen = pos + i + 1;
-        let at = |j: usize| j * kv_dim + (h / group) * hd;
-        let mut scores: Vec<f32> = (0..seen).map(|j| kernels::dot_f32(qh, &keys[at(j)..][..hd]) / scale).collect();
-        softmax(&mut scores);
-        for (j, &a) in scores.iter().enumerate() {
-            kernels::axpy(a, &values[at(j)..][..hd], oh);
+        // This head's key and value of position j: `[j * kv_dim..][..hd]` of these.
+        let (kh, vh) = (&keys[(h / group) * hd..], &values[(h / group) * hd..]);
+        let mut scores = vec![0f32; pos + i + 1];
+        kernels::dot_f32_rows(qh, kh, kv_dim, &mut scores);
+        for s in scores.iter_mut() {
+            *s = *s / scale;
         }
+        softmax(&mut scores);
+        kernels::axpy_rows(&scores, vh, kv_dim, oh);
     });
     out
 }

@@ -74,6 +74,33 @@ pub fn dot_products_equal_the_portable_order_bit_for_bit() {
             q8_tiles_equal_the_portable_order(&mut rng, k, &x, &wf);
         }
     }
+    attention_rows_equal_one_call_per_row(&mut rng);
+}
+
+/// Attention's per-head kernels over strided rows (a KV cache): the scores
+/// are `dot_f32` of each row, the weighted sum is `axpy` row after row.
+fn attention_rows_equal_one_call_per_row(rng: &mut Lcg) {
+    for hd in [1, 3, 4, 17, 32, 36, 64, 100] {
+        for rows in [0, 1, 2, 5, 40] {
+            let stride = 3 * hd + 5;
+            let m = rng.vec(rows.max(1) * stride, 1.0);
+            let q = rng.vec(hd, 2.0);
+            let mut scores = vec![0f32; rows];
+            kernels::dot_f32_rows(&q, &m, stride, &mut scores);
+            for (j, s) in scores.iter().enumerate() {
+                let one = kernels::dot_f32_portable(&q, &m[j * stride..][..hd]);
+                assert_eq!(s.to_bits(), one.to_bits(), "dot_f32_rows hd={hd} row {j}");
+            }
+            let a = rng.vec(rows, 0.5);
+            let start = rng.vec(hd, 0.1);
+            let (mut o1, mut o2) = (start.clone(), start.clone());
+            kernels::axpy_rows(&a, &m, stride, &mut o1);
+            for (j, &aj) in a.iter().enumerate() {
+                kernels::axpy_portable(aj, &m[j * stride..][..hd], &mut o2);
+            }
+            assert!(o1.iter().zip(&o2).all(|(x, y)| x.to_bits() == y.to_bits()), "axpy_rows hd={hd} rows={rows}");
+        }
+    }
 }
 
 /// Q8_0 in the kernels' layout: every tile shape the products use (4 × 2,
