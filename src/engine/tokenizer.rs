@@ -44,7 +44,7 @@ impl TextTokenizer {
         // tokens: the engine checks prompt lengths itself, so both go.
         inner.with_truncation(None).map_err(|e| EngineError::Tokenizer(format!("tokenizer.json: {e}")))?;
         inner.with_padding(None);
-        Ok(Self { inner })
+        Ok(Self::warmed(inner))
     }
 
     /// From the `tokenizer.ggml.*` metadata of a GGUF file (byte-level BPE only).
@@ -97,7 +97,15 @@ impl TextTokenizer {
             .map(|t| AddedToken::from(t.clone(), true))
             .collect();
         inner.add_special_tokens(specials).map_err(tok_err)?;
-        Ok(Self { inner })
+        Ok(Self::warmed(inner))
+    }
+
+    /// tokenizers compiles its byte-level split pattern on the first encode
+    /// (a lazy static, ~20 ms in the browser): done here, at load, so the
+    /// first question's time to first token does not pay it.
+    fn warmed(inner: Tokenizer) -> Self {
+        let _ = inner.encode("Hi", false);
+        Self { inner }
     }
 
     /// Encodes text as the model reads it: no BOS added, special tokens written
