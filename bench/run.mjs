@@ -316,13 +316,11 @@ async function main() {
     const S = summarize(results[k]);
     out.push(`| three-answers worker (precision ${k.slice(5)}${k === head ? ', headline' : ''}) | ${f(S.load_ms, 0)} (+${f(S.startup_ms, 0)} worker start) | ${f(S.prefill_tok_s)} | ${f(S.decode_tok_s, 2)} | ${f(S.wall_decode_tok_s, 2)} | ${f(S.ttft_ms, 0)} | ${mib(S.mem_after_load)} (weights ${mib(S.weight_bytes)}) |`);
   }
-  if (results.wllama.length) {
-    out.push(`| wllama ${wllamaPkg.version} (single-thread) | ${f(W.load_ms, 0)} (incl. worker start) | ${f(W.prefill_tok_s)} | ${f(W.decode_tok_s, 2)} | ${f(W.wall_decode_tok_s, 2)} | ${f(W.ttft_ms, 0)} | ${mib(W.mem_after_load)} |`);
-  }
-  for (const k of wllamaKeys.slice(1)) {
+  for (const k of wllamaKeys) {
     if (!results[k].length) continue;
     const S = summarize(results[k]);
-    out.push(`| wllama ${wllamaPkg.version} (multi-thread build, ${k.split(':')[1]} threads) | ${f(S.load_ms, 0)} (incl. worker start) | ${f(S.prefill_tok_s)} | ${f(S.decode_tok_s, 2)} | ${f(S.wall_decode_tok_s, 2)} | ${f(S.ttft_ms, 0)} | ${mib(S.mem_after_load)} |`);
+    const how = k === 'wllama' ? 'single-thread' : `multi-thread build, ${k.split(':')[1]} threads`;
+    out.push(`| wllama ${wllamaPkg.version} (${how}) | ${f(S.load_ms, 0)} (incl. worker start) | ${f(S.prefill_tok_s)} | ${f(S.decode_tok_s, 2)} | ${f(S.wall_decode_tok_s, 2)} | ${f(S.ttft_ms, 0)} | ${mib(S.mem_after_load)} |`);
   }
   const tjsV = tjsKeys.length ? tjsVersions(HERE) : null;
   for (const k of tjsKeys) {
