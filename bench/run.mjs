@@ -14,6 +14,8 @@
 // --wllama-threads 2,4: also wllama's multi-thread build at those thread
 // counts (its one wasm runs pthreads when the page is cross-origin isolated;
 // the server then isolates the wllama page too).
+// --copies 2: also that many single-thread workers at once (bench/copies.mjs):
+// this machine's ceiling for two threads, no synchronisation at all.
 // BENCH_JS_FLAGS (env): extra V8 flags for Chromium's --js-flags, for
 // experiments (e.g. --no-liftoff: everything compiled optimized up front).
 //
@@ -35,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { ISOLATED_PREFIXES, runTjs, tjsMounts, tjsVersions } from './transformersjs.mjs';
+import { runCopies } from './copies.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(HERE);
@@ -48,7 +51,7 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 function parseArgs(argv) {
-  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, mt: [], wllamaMt: [], onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
+  const a = { reps: 3, tokens: 128, only: null, dist: path.join(ROOT, 'dist'), model: null, nativeJson: null, json: null, base: '/three-answers/', precisions: ['auto', 'stored'], checkpoint: null, mt: [], wllamaMt: [], copies: 0, onnx: null, tjs: ['q8:1', 'q8:2', 'fp32:1', 'fp32:2'] };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i], v = () => argv[++i];
     if (k === '--reps') a.reps = Number(v());
@@ -63,6 +66,7 @@ function parseArgs(argv) {
     else if (k === '--onnx') a.onnx = v();
     else if (k === '--mt') a.mt = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--wllama-threads') a.wllamaMt = v().split(',').map(Number).filter((n) => n > 1);
+    else if (k === '--copies') a.copies = Number(v());
     else if (k === '--tjs') a.tjs = v().split(',').map((x) => x.trim()).filter(Boolean);
     else if (k === '--precisions') a.precisions = v().split(',').map((x) => x.trim()).filter(Boolean);
     else throw new Error(`unknown argument ${k}`);
@@ -162,6 +166,11 @@ async function runWllama(page, origin, tokens, threads = 1) {
 }
 
 async function runOurs(page, origin, base, ggufName, tokens, precision, loader = 'worker_loader.js') {
+  return generateOurs(page, await loadOurs(page, origin, base, ggufName, precision, loader), tokens);
+}
+
+/** A fresh worker in `page` with the test model loaded: what `generateOurs` needs. */
+async function loadOurs(page, origin, base, ggufName, precision, loader = 'worker_loader.js') {
   const workerP = page.waitForEvent('worker', { timeout: 120000 });
   const start = await page.evaluate((u) => window.benchStart(u), `${origin}${base}${loader}`);
   const worker = await workerP;
@@ -169,6 +178,10 @@ async function runOurs(page, origin, base, ggufName, tokens, precision, loader =
   const load = await page.evaluate(([hub, spec, p]) => window.benchLoad(hub, spec, p),
     [`${origin}/hub`, `test/SmolLM2-135M-Instruct-GGUF/${ggufName}`, precision]);
   const mem_after_load = await wasmBytes(worker);
+  return { worker, start, load, mem_after_start, mem_after_load };
+}
+
+async function generateOurs(page, { worker, start, load, mem_after_start, mem_after_load }, tokens) {
   const g = await page.evaluate(([q, n]) => window.benchGenerate(q, n), [QUESTION, tokens]);
   const mem_after_generate = await wasmBytes(worker);
   await page.evaluate(() => window.benchExit());
@@ -243,7 +256,7 @@ async function main() {
   const jobs = args.only === 'wllama' ? wllamaKeys : args.only === 'ours' ? [...ourKeys, ...ckptKeys] : [...wllamaKeys, ...ourKeys, ...ckptKeys];
   const tjsKeys = args.onnx && !args.only ? args.tjs.map((t) => `tjs:${t}`) : [];
   jobs.push(...tjsKeys);
-  const results = Object.fromEntries([...wllamaKeys, ...ourKeys, 'ckpt', ...tjsKeys].map((k) => [k, []]));
+  const results = Object.fromEntries([...wllamaKeys, ...ourKeys, 'ckpt', 'copies', ...tjsKeys].map((k) => [k, []]));
   let libllama = null;
   let chatRows = [];
   try {
@@ -275,6 +288,16 @@ async function main() {
         }
         log(`rep ${rep} ${e}: load ${f(r.load_ms, 0)} ms, prefill ${f(r.prefill_tok_s)} tok/s (${r.prompt_tokens} tok), ` +
           `decode ${f(r.decode_tok_s, 2)} tok/s (${r.generated_tokens} tok; in-page ${f(r.wall_decode_tok_s, 2)}), mem ${mib(r.mem_after_load)}`);
+      }
+      if (args.copies > 1 && pages.ours) {
+        const c = await runCopies(args.copies, {
+          open: (i) => openPage(browser, origin, 'ours.html', `copy ${i}`),
+          load: (p) => loadOurs(p, origin, base, ggufName, args.precisions[0]),
+          generate: (p, l) => generateOurs(p, l, args.tokens),
+        });
+        results.copies.push(c);
+        log(`rep ${rep} ${args.copies} copies at once (${args.precisions[0]}, 1 thread each): decode ${c.each_decode_tok_s.map((x) => f(x, 2)).join(' + ')} = ${f(c.decode_tok_s, 2)} tok/s, ` +
+          `prefill ${c.each_prefill_tok_s.map((x) => f(x)).join(' + ')} tok/s`);
       }
     }
     if (pages.ours) {
@@ -359,7 +382,7 @@ async function main() {
   if (agree !== null) out.push(`- Same computation check: the two greedy answers agree on their first ${agree} characters (${JSON.stringify(ot.slice(0, agree))}); ` +
     `then wllama: ${JSON.stringify(wt.slice(agree, agree + 40))}…, ours (${head.slice(5)}): ${JSON.stringify(ot.slice(agree, agree + 40))}…`);
   if (!ourKeys.flatMap((k) => results[k]).every((r) => r.prompt_ok)) out.push(`- WARNING: our worker's prompt differs from the benchmark prompt: ${JSON.stringify(oursHead[0] && oursHead[0].prompt)}`);
-  const badN = Object.values(results).flat().filter((r) => r.generated_tokens !== args.tokens);
+  const badN = Object.entries(results).flatMap(([k, rs]) => (k === 'copies' ? rs.flatMap((c) => c.token_ids.map((ids) => ({ generated_tokens: ids.length }))) : rs)).filter((r) => r.generated_tokens !== args.tokens);
   if (badN.length) out.push(`- WARNING: some runs did not generate exactly ${args.tokens} tokens: ${badN.map((r) => r.generated_tokens).join(', ')}`);
   if (tjsKeys.length) {
     out.push('- transformers.js: one fresh page per load (its thread count is fixed at its first session), served cross-origin isolated (COOP/COEP); the prompt\'s ids from its own tokenizer; a first generation after load, then the measured one (its steady state). ' +
@@ -383,6 +406,10 @@ async function main() {
     const [S, M] = [summarize(results[ourK]), summarize(results[k])];
     out.push(`decode tok/s threads=${n} ours=${f(S.decode_tok_s, 1)} wllama=${f(M.decode_tok_s, 1)} ratio=${f(S.decode_tok_s / M.decode_tok_s, 2)}`);
     out.push(`prefill tok/s threads=${n} ours=${f(S.prefill_tok_s, 1)} wllama=${f(M.prefill_tok_s, 1)} ratio=${f(S.prefill_tok_s / M.prefill_tok_s, 2)}`);
+  }
+  if (results.copies.length) {
+    const C = summarize(results.copies);
+    out.push(`decode tok/s copies=${args.copies} together=${f(C.decode_tok_s, 1)} one=${f(O.decode_tok_s, 1)} ratio=${f(C.decode_tok_s / O.decode_tok_s, 2)} (this machine's ceiling for ${args.copies} threads)`);
   }
   const ratio = O.decode_tok_s && W.decode_tok_s ? O.decode_tok_s / W.decode_tok_s : null;
   out.push(`decode tok/s ours=${f(O.decode_tok_s, 1)} wllama=${f(W.decode_tok_s, 1)} ratio=${f(ratio, 2)}`);
