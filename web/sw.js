@@ -63,14 +63,24 @@ self.addEventListener('fetch', (event) => {
       fetch(req).then((res) => {
         if (res.ok) {
           const copy = res.clone();
-          caches.open(SHELL).then((c) => c.put(key, copy)).catch(() => {});
+          // Only into a cache that still exists: caches.open would bring back
+          // one a newer deploy deleted (this version may run a while after it).
+          caches.has(SHELL).then((has) => has && caches.open(SHELL).then((c) => c.put(key, copy))).catch(() => {});
         }
         return res;
-      }).catch(() => caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || Response.error()))
+      }).catch(() => cached(key).then((hit) => hit || Response.error()))
         .then((res) => isolate(res, navigation, req.url)),
     );
   } else {
     // Hashed names never change: cache first.
-    event.respondWith(caches.open(SHELL).then((c) => c.match(key)).then((hit) => hit || fetch(req)).then((res) => isolate(res, false, req.url)));
+    event.respondWith(cached(key).then((hit) => hit || fetch(req)).then((res) => isolate(res, false, req.url)));
   }
 });
+
+// This deploy's copy, else a newer deploy's (which deleted this one's cache
+// on activating); never creates a cache.
+function cached(key) {
+  return caches.match(key, { cacheName: SHELL }).then((hit) => hit || caches.keys().then((keys) =>
+    keys.filter((k) => k.startsWith('three-answers-shell-')).reverse()
+      .reduce((p, k) => p.then((h) => h || caches.match(key, { cacheName: k })), Promise.resolve(undefined))));
+}

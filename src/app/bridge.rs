@@ -80,7 +80,8 @@ fn watchdog(state: AppState) {
         Some(false) => return restart(state, Stopped::NeverStarted(START_MS / 1000.0)),
         None => {}
     }
-    let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
+    // Before `Ready`, START_MS rules (nothing runs yet).
+    let Some(silent_ms) = BRIDGE.with(|b| b.borrow().as_ref().filter(|b| b.ready).map(|b| js_sys::Date::now() - b.last_heard_ms)) else { return };
     let (f, i) = (state.foundation_model.get_untracked(), state.instruct_model.get_untracked());
     let (fa, ia, chat) = (state.foundation.get_untracked(), state.instruct.get_untracked(), state.chat.get_untracked());
     let grid = state.grid.get_untracked();
@@ -212,16 +213,25 @@ fn restart(state: AppState, stopped: Stopped) {
     let with = model.map(|m| format!(" with {m}")).unwrap_or_default();
     let why = match &stopped {
         Stopped::Hung(_, secs) => format!(
-            "The model worker stopped responding for {secs:.0} s while working{with} (its chat template or its weights may keep it busy forever), so it was stopped."
+            "The model worker stopped responding for {secs:.0} s while working{with} (its chat template or its weights may keep it busy forever, or a file read that never ends), so it was stopped."
         ),
         Stopped::Crashed => format!("The model worker crashed while working{with} (it may have run out of memory, or a file or template made it fail)."),
         Stopped::NeverStarted(secs) => format!("The model worker did not start within {secs:.0} s (its script or module may not have loaded), so it was stopped."),
     };
     end_busy_answers(state, &why);
     if restarts > MAX_RESTARTS {
-        state.notice.set(Some(format!(
+        let words = format!(
             "{why} That happened {restarts} times in a row, so the worker was not started again: try another model or a smaller precision (stored or q8_0) in Settings, close other tabs, or reload the page. Your question and chat are still here."
-        )));
+        );
+        // No worker will finish these loads: say so rather than "downloading…" forever.
+        for slot in [Slot::Instruct, Slot::Foundation] {
+            state.model(slot).update(|m| {
+                if matches!(m.phase, LoadPhase::Downloading | LoadPhase::Preparing) {
+                    m.phase = LoadPhase::Failed(words.clone());
+                }
+            });
+        }
+        state.notice.set(Some(words));
         return;
     }
     state.notice.set(Some(format!("{why} It was restarted and the models are loading again. Your question and the chat are kept.")));

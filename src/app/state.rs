@@ -284,14 +284,20 @@ pub struct Grid {
 /// ready model gets `base_ms`, plus 200 ms a prompt token while it reads its
 /// prompt (one long silent step); a model being prepared (read into weights,
 /// its template compiled, a warm-up pass: long silent work) gets ten times
-/// `base_ms`.
+/// `base_ms`; one being fetched (its reads post progress every few MB, a
+/// 429 wait says so first) four times: a cache read or a request that never
+/// settles would otherwise leave it "downloading" forever.
 pub fn allowed_silence(answers: &[(&Answer, &ModelStatus)], models: &[&ModelStatus], base_ms: f64) -> Option<(String, f64)> {
-    let preparing = models.iter().filter(|m| m.phase == LoadPhase::Preparing).map(|m| (m.spec.clone(), 10.0 * base_ms));
+    let loading = models.iter().filter_map(|m| match m.phase {
+        LoadPhase::Preparing => Some((m.spec.clone(), 10.0 * base_ms)),
+        LoadPhase::Downloading => Some((m.spec.clone(), 4.0 * base_ms)),
+        _ => None,
+    });
     let answering = answers.iter().filter(|(a, m)| a.phase.busy() && matches!(m.phase, LoadPhase::Ready { .. })).map(|(a, m)| {
         let reading = if a.phase == Phase::Reading { a.prompt_tokens.len() as f64 * 200.0 } else { 0.0 };
         (m.spec.clone(), base_ms + reading)
     });
-    preparing.chain(answering).max_by(|x, y| x.1.total_cmp(&y.1))
+    loading.chain(answering).max_by(|x, y| x.1.total_cmp(&y.1))
 }
 
 /// The chat's conversation for its next turn: the system prompt, every ended
@@ -313,14 +319,14 @@ mod tests {
     use crate::protocol::Message;
 
     #[test]
-    fn silence_is_a_hang_only_while_an_answer_runs_on_a_ready_model() {
+    fn silence_is_a_hang_while_an_answer_runs_on_a_ready_model_or_a_model_loads() {
         let ready = ModelStatus { spec: "a/b".into(), phase: LoadPhase::Ready { weight_bytes: 1, load_ms: 1.0 }, ..ModelStatus::default() };
         let loading = ModelStatus { spec: "a/b".into(), phase: LoadPhase::Downloading, ..ModelStatus::default() };
         let answer = |phase: Phase, prompt: usize| Answer { phase, prompt_tokens: vec![PromptToken { id: 1, piece: "x".into(), special: false }; prompt], ..Answer::default() };
         let (idle, waiting, reading, streaming) = (answer(Phase::Done(StopReason::EndOfText), 0), answer(Phase::Waiting, 0), answer(Phase::Reading, 50), answer(Phase::Streaming, 50));
         let preparing = ModelStatus { spec: "c/d".into(), phase: LoadPhase::Preparing, ..ModelStatus::default() };
         assert_eq!(allowed_silence(&[(&idle, &ready)], &[&ready], 30_000.0), None);
-        assert_eq!(allowed_silence(&[(&waiting, &loading)], &[&loading], 30_000.0), None, "a download posts progress; nothing runs yet");
+        assert_eq!(allowed_silence(&[(&waiting, &loading)], &[&loading], 30_000.0), Some(("a/b".into(), 120_000.0)), "a fetch that never settles is bounded");
         assert_eq!(allowed_silence(&[(&waiting, &ready)], &[&ready], 30_000.0), Some(("a/b".into(), 30_000.0)));
         assert_eq!(allowed_silence(&[(&streaming, &ready)], &[&ready], 5_000.0), Some(("a/b".into(), 5_000.0)));
         assert_eq!(allowed_silence(&[(&waiting, &ready), (&reading, &ready)], &[&ready], 5_000.0), Some(("a/b".into(), 15_000.0)));

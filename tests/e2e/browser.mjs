@@ -167,3 +167,82 @@ export async function startServer(dist = env('E2E_DIST'), { isolation = !ISOLATI
   });
   return { proc, origin };
 }
+
+/** Records what a context's pages, their workers and its service workers
+ * say (console, errors, worker starts and ends, failed requests), and the
+ * page's last messages from its worker, for `pageState` after a failure. */
+export function recordContext(ctx) {
+  const log = [];
+  const at = () => new Date().toISOString().slice(11, 23);
+  const add = (line) => log.push(`${at()} ${line}`.slice(0, 400));
+  const watch = (page) => {
+    page.on('console', (m) => add(`[page ${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => add(`[page error] ${e.message}`));
+    page.on('worker', (w) => {
+      add(`[worker start] ${w.url()}`);
+      w.on('console', (m) => add(`[worker ${m.type()}] ${m.text()}`));
+      w.on('close', () => add(`[worker end] ${w.url()}`));
+    });
+    page.on('requestfailed', (r) => add(`[request failed] ${r.url()}: ${r.failure()?.errorText}`));
+  };
+  ctx.pages().forEach(watch);
+  ctx.on('page', watch);
+  // Requests (the page's, its workers', the service worker's) not settled yet.
+  const pending = new Map();
+  log.pending = () => [...pending].map(([r, t]) => `${r.method()} ${r.url()} (${r.serviceWorker() ? 'service worker' : 'page or worker'}, ${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  ctx.on('request', (r) => pending.set(r, Date.now()));
+  for (const e of ['requestfinished', 'requestfailed']) ctx.on(e, (r) => pending.delete(r));
+  const watchSw = (w) => {
+    add(`[service worker] ${w.url()}`);
+    w.on('console', (m) => add(`[sw ${m.type()}] ${m.text()}`));
+  };
+  ctx.serviceWorkers().forEach(watchSw);
+  ctx.on('serviceworker', watchSw);
+  // Each worker's last messages to its page (what it said before going quiet).
+  ctx.addInitScript(() => {
+    const W = self.Worker;
+    if (!W) return;
+    self.__workerSaid = [];
+    self.Worker = class extends W {
+      constructor(url, opts) {
+        super(url, opts);
+        const said = { url: String(url), started: Date.now(), messages: [] };
+        self.__workerSaid.push(said);
+        this.addEventListener('message', (e) => {
+          said.messages.push(`${new Date().toISOString().slice(11, 23)} ${String(e.data).slice(0, 300)}`);
+          if (said.messages.length > 8) said.messages.shift();
+        });
+        this.addEventListener('error', (e) => said.messages.push(`error: ${e.message}`));
+      }
+    };
+  });
+  return log;
+}
+
+/** What a page shows and runs, in words (for an assertion's message):
+ * the models' and the engine's lines, the notice, which service worker
+ * controls it and which served its worker file, the caches, what its
+ * workers last said, and `log`'s tail (`recordContext`). */
+export async function pageState(page, log = []) {
+  const state = await Promise.race([
+    page.evaluate(async () => {
+      const text = (sel) => [...document.querySelectorAll(sel)].map((e) => e.textContent.trim().replace(/\s+/g, ' ')).join(' | ');
+      const shell = await Promise.race([
+        fetch('./worker_loader.js').then((r) => `${r.status} ${r.headers.get('x-three-answers-shell')}`, (e) => `failed: ${e}`),
+        new Promise((r) => setTimeout(() => r('no answer in 5 s'), 5000)),
+      ]);
+      return {
+        models: text('[data-testid^=model-]'),
+        engine: text('[data-testid=engine-threads]'),
+        notice: text('[role=alert], [data-testid=notice]'),
+        controller: navigator.serviceWorker.controller?.scriptURL ?? null,
+        isolated: self.crossOriginIsolated,
+        shell,
+        caches: await caches.keys(),
+        workers: self.__workerSaid,
+      };
+    }),
+    new Promise((r) => setTimeout(() => r('the page did not answer in 15 s'), 15_000)),
+  ]).catch((e) => `page.evaluate failed: ${e.message}`);
+  return `page state: ${JSON.stringify(state, null, 1)}\nrequests not settled: ${JSON.stringify(log.pending?.() ?? [], null, 1)}\nlog (last 60):\n${log.slice(-60).join('\n')}`;
+}

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { ISOLATION_OFF, askInstruct, assertEngineMode, engineStatus, env, isolationQuery, launchBrowser, launchPersistent, modelPhase, modelRequests, requests, skipUnless, startServer } from './browser.mjs';
+import { ISOLATION_OFF, askInstruct, assertEngineMode, engineStatus, env, isolationQuery, launchBrowser, launchPersistent, modelPhase, modelRequests, pageState, recordContext, requests, skipUnless, startServer } from './browser.mjs';
 
 const PAGE_URL = env('E2E_PAGE_URL');
 const HUB = env('E2E_HUB');
@@ -353,12 +353,15 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
   fs.cpSync(DIST, site, { recursive: true });
   const { proc, origin } = await startServer(site);
   const ctx = await persistentContext();
+  const log = recordContext(ctx);
+  // A phase that never comes fails with what the page and its workers said.
+  const phase = (p) => modelPhase(p, 'instruct').catch(async (e) => assert.fail(`${e.message}\n${await pageState(p, log)}`));
   try {
     const page = await ctx.newPage();
     const base = `${origin}${new URL(PAGE_URL).pathname}`;
     const url = `${base}?${q({ hub: `${origin}/hub`, instruct: SPEC, foundation: '', ...isolationQuery })}`;
     await page.goto(url);
-    assert.match(await modelPhase(page, 'instruct'), /^ready/);
+    assert.match(await phase(page), /^ready/);
     await page.waitForFunction(() => !!navigator.serviceWorker.controller, null, { timeout: 30_000 });
     const shells = () => page.evaluate(async () => (await caches.keys()).filter((k) => k.startsWith('three-answers-shell-')));
     const [oldShell] = await shells();
@@ -377,7 +380,7 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
       const loader = await (await caches.open(keys[0])).match(new URL('worker_loader.js', location.href).href);
       return Boolean(loader && /__deploy = 2/.test(await loader.text()));
     }, null, { timeout: 30_000, polling: 200 });
-    assert.match(await modelPhase(page, 'instruct'), /^ready from cache/);
+    assert.match(await phase(page), /^ready from cache/);
     // A new visit (a new tab: the tab open during the deploy may keep the old
     // version's files a while) gets the new deploy's files. (Which deploy's
     // service worker served a file is in its X-Three-Answers-Shell header: in
@@ -392,8 +395,8 @@ test('offline app shell: a new deploy replaces the cached shell; with the server
     proc.kill();
     await new Promise((r) => proc.once('exit', r));
     await assert.rejects(fetch(`${origin}/__requests`), 'the server is stopped');
-    await again.reload();
-    assert.match(await modelPhase(again, 'instruct'), /^ready from cache/);
+    await again.reload().catch(async (e) => assert.fail(`${e.message}\n${await pageState(again, log)}`));
+    assert.match(await phase(again), /^ready from cache/);
     // Offline the threaded engine, or its helper thread, sometimes does not
     // start in time after a deploy (not understood yet: fetches through the
     // service worker stall): the single-thread engine then takes over, or the
