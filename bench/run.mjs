@@ -409,6 +409,7 @@ async function main() {
   }
   if (results.copies.length) {
     const C = summarize(results.copies);
+    out.push(`prefill tok/s copies=${args.copies} together=${f(C.prefill_tok_s, 1)} one=${f(O.prefill_tok_s, 1)} ratio=${f(C.prefill_tok_s / O.prefill_tok_s, 2)} (this machine's ceiling for ${args.copies} threads)`);
     out.push(`decode tok/s copies=${args.copies} together=${f(C.decode_tok_s, 1)} one=${f(O.decode_tok_s, 1)} ratio=${f(C.decode_tok_s / O.decode_tok_s, 2)} (this machine's ceiling for ${args.copies} threads)`);
   }
   const ratio = O.decode_tok_s && W.decode_tok_s ? O.decode_tok_s / W.decode_tok_s : null;
