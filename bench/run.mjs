@@ -382,8 +382,10 @@ async function main() {
   if (agree !== null) out.push(`- Same computation check: the two greedy answers agree on their first ${agree} characters (${JSON.stringify(ot.slice(0, agree))}); ` +
     `then wllama: ${JSON.stringify(wt.slice(agree, agree + 40))}…, ours (${head.slice(5)}): ${JSON.stringify(ot.slice(agree, agree + 40))}…`);
   if (!ourKeys.flatMap((k) => results[k]).every((r) => r.prompt_ok)) out.push(`- WARNING: our worker's prompt differs from the benchmark prompt: ${JSON.stringify(oursHead[0] && oursHead[0].prompt)}`);
-  const badN = Object.entries(results).flatMap(([k, rs]) => (k === 'copies' ? rs.flatMap((c) => c.token_ids.map((ids) => ({ generated_tokens: ids.length }))) : rs)).filter((r) => r.generated_tokens !== args.tokens);
-  if (badN.length) out.push(`- WARNING: some runs did not generate exactly ${args.tokens} tokens: ${badN.map((r) => r.generated_tokens).join(', ')}`);
+  const { copies, ...single } = results;
+  const counts = [...Object.values(single).flat().map((r) => r.generated_tokens), ...copies.flatMap((c) => c.token_ids.map((ids) => ids.length))];
+  const badN = counts.filter((n) => n !== args.tokens);
+  if (badN.length) out.push(`- WARNING: some runs did not generate exactly ${args.tokens} tokens: ${badN.join(', ')}`);
   if (tjsKeys.length) {
     out.push('- transformers.js: one fresh page per load (its thread count is fixed at its first session), served cross-origin isolated (COOP/COEP); the prompt\'s ids from its own tokenizer; a first generation after load, then the measured one (its steady state). ' +
       'prefill = prompt tokens / (generate() called → first new token streamed), which includes the first sampling step; decode = (new tokens − 1) / (first → last token streamed). load = from_pretrained from 127.0.0.1.');

@@ -77,10 +77,8 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
-// This deploy's copy, else a newer deploy's (which deleted this one's cache
-// on activating); never creates a cache.
+// This deploy's copy, else any cache's (a newer deploy's: it deleted this
+// one's cache on activating); never creates a cache.
 function cached(key) {
-  return caches.match(key, { cacheName: SHELL }).then((hit) => hit || caches.keys().then((keys) =>
-    keys.filter((k) => k.startsWith('three-answers-shell-')).reverse()
-      .reduce((p, k) => p.then((h) => h || caches.match(key, { cacheName: k })), Promise.resolve(undefined))));
+  return caches.match(key, { cacheName: SHELL }).then((hit) => hit || caches.match(key));
 }
