@@ -21,7 +21,8 @@
   `tamper=SUB`, `tamper_off=SUB`: bodies of files whose `owner/name/path`
   contains SUB have their middle byte flipped (resolve-cache and CDN).
   `cut=SUB&cut_times=N`: the next N such bodies stop halfway, then the
-  connection drops. `reset=1`: no switches, every main on its first commit.
+  connection drops. `slow=OWNER/NAME&slow_ms=MS`: that repo's answers wait MS
+  first. `reset=1`: no switches, every main on its first commit.
   Both servers answer these two paths, sharing one state.
 
 Prints `hub-emulator: hub=http://localhost:P cdn=http://127.0.0.2:Q` once both
@@ -145,6 +146,7 @@ class State:
         self.moves = {}      # repo -> resolve requests left before main moves
         self.tamper = set()  # substrings of "owner/name/path"
         self.cut = {}        # substring -> bodies left to cut
+        self.slow = {}       # repo -> ms each of its answers waits
         for repo in self.repos.values():
             repo.main = repo.first
 
@@ -153,7 +155,7 @@ class State:
 
     def switches(self):
         return {"rate_limit": self.rate_limit, "retry_after": self.retry_after, "auth": self.auth,
-                "move_main": self.moves, "tamper": sorted(self.tamper), "cut": self.cut,
+                "move_main": self.moves, "tamper": sorted(self.tamper), "cut": self.cut, "slow": self.slow,
                 "repos": {n: {"main": r.main, "commits": [r.first, r.second]} for n, r in self.repos.items()}}
 
 
@@ -245,8 +247,9 @@ class Handler(BaseHTTPRequestHandler):
         else:
             return self.error(404, None, "Sorry, we can't find the page you are looking for.")
         with self.st.lock:
-            limited, auth = self.st.rate_limit > 0, self.st.auth.get(repo)
+            limited, auth, slow_ms = self.st.rate_limit > 0, self.st.auth.get(repo), self.st.slow.get(repo, 0)
             self.st.rate_limit -= limited
+        time.sleep(slow_ms / 1000)
         if limited:
             return self.reply(429, "We had to rate limit you. Please retry later or log in.",
                               headers={"Retry-After": str(self.st.retry_after), "X-Error-Message": "Rate limited"})
@@ -414,6 +417,8 @@ class Handler(BaseHTTPRequestHandler):
         st.tamper.difference_update(q.get("tamper_off", []))
         if "cut" in q:
             st.cut[one("cut")] = int(one("cut_times", "1"))
+        if "slow" in q:
+            st.slow[one("slow")] = int(one("slow_ms", "2000"))
         return st.switches()
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The page's components (tests/web.rs) in headless Chromium: wasm-bindgen-test,
+# The page's components (tests/web/) in headless Chromium: wasm-bindgen-test,
 # run by wasm-bindgen-test-runner (wasm-bindgen-cli, same version as the
 # wasm-bindgen in Cargo.lock) through Debian's chromedriver. Browser flags are in
 # webdriver.json. Also tests/web_kernel.rs: the engine's wasm SIMD f16 kernel.

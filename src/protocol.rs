@@ -197,10 +197,11 @@ pub enum FromWorker {
     Storage { files: Vec<CachedFile>, usage: Option<f64>, quota: Option<f64>, message: Option<String> },
     /// Files fetched; the weights are being prepared.
     Preparing { slot: Slot },
-    /// A model that is not wholly cached, not downloaded yet (`Load` with
-    /// `ask_first`): `bytes`, what it would download (`None`: the hub has no
-    /// file listing to tell).
-    DownloadNeeded { slot: Slot, bytes: Option<u64> },
+    /// The models that are not wholly cached, not downloaded yet (`Load`
+    /// with `ask_first`), all in one message so the page never offers a
+    /// partial total: each slot with what it would download (`None`: the
+    /// hub has no file listing to tell).
+    DownloadNeeded { sizes: Vec<(Slot, Option<u64>)> },
     /// A model is ready to answer. `commit`: the hub commit its files came
     /// from (`None`: a mirror or host that names none).
     Loaded {

@@ -327,7 +327,11 @@ fn receive(state: AppState, msg: FromWorker) {
             *s = StorageInfo { files, usage, quota, message, persisted: s.persisted };
         }),
         FromWorker::Preparing { slot } => state.model(slot).update(|m| m.phase = LoadPhase::Preparing),
-        FromWorker::DownloadNeeded { slot, bytes } => state.model(slot).update(|m| m.phase = LoadPhase::AskFirst { bytes }),
+        FromWorker::DownloadNeeded { sizes } => {
+            for (slot, bytes) in sizes {
+                state.model(slot).update(|m| m.phase = LoadPhase::AskFirst { bytes });
+            }
+        }
         FromWorker::NewerCommit { slot, commit, .. } => state.model(slot).update(|m| m.newer = Some(commit)),
         FromWorker::Loaded { slot, spec, weight_bytes, load_ms, commit, context_tokens } => {
             state.model(slot).update(|m| {

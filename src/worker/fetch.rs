@@ -408,3 +408,24 @@ pub async fn read_local(slot: Slot, file: &web_sys::File) -> Result<Vec<u8>, Str
     progress(slot, &name, bytes.len() as u64, Some(bytes.len() as u64), Origin::Local);
     Ok(bytes)
 }
+
+/// At most `n` bytes of a body, then the rest is cancelled (a server that
+/// ignores the Range header must not make us read a whole model).
+pub async fn first_bytes(r: &Response, n: u64) -> Result<Vec<u8>, String> {
+    let body = r.body().ok_or("the server sent no body")?;
+    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut out = Vec::new();
+    while (out.len() as u64) < n {
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&e))?;
+        if js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true) {
+            break;
+        }
+        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "unreadable data".to_string())?.unchecked_into();
+        let take = (value.length() as u64).min(n - out.len() as u64) as u32;
+        let start = out.len();
+        out.resize(start + take as usize, 0);
+        value.subarray(0, take).copy_to(&mut out[start..]);
+    }
+    let _ = reader.cancel();
+    Ok(out)
+}

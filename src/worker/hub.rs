@@ -19,17 +19,19 @@
 
 use std::cell::RefCell;
 
-use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 
 use super::cache::{self, Seal};
-use super::fetch::request;
+use super::fetch::{first_bytes, request};
 use super::post;
 use crate::protocol::{file_url, is_commit, parse_tree, revision_url, tree_url, CacheMode, FromWorker, ModelSource, Slot, TreeEntry};
 use crate::words::{hub_refusal, unreachable_words, Refusal};
 
 /// A cached model is compared with its revision's newest commit at most this often.
 const CHECK_EVERY_MS: f64 = 3_600_000.0;
+/// The most an API answer (a revision, a folder's listing) may be: the
+/// official repos' are a few kB.
+const API_JSON_BYTES: u64 = 16 << 20;
 /// The pin's key: a name under `resolve/{revision}/` that no repo file has.
 const PIN_FILE: &str = ".three-answers-pin";
 
@@ -166,6 +168,12 @@ impl Repo {
             .map_err(|e| ApiError::Unreachable(unreachable_words(&format!("{what} of {}", self.name), url, &super::cache::js_error(&e))))?;
         let code = r.headers().get("x-error-code").ok().flatten();
         let refused = matches!(r.status(), 401 | 403) || matches!(code.as_deref(), Some("RepoNotFound" | "RevisionNotFound"));
+        if refused || !r.ok() {
+            // Not read: let the browser close it rather than hold it open.
+            if let Some(body) = r.body() {
+                let _ = body.cancel();
+            }
+        }
         if refused {
             let refusal = Refusal { status: r.status(), error_code: code.as_deref(), retry_after: None, file: what, repo: &self.name, revision: &self.revision, url };
             return Err(ApiError::Refused(hub_refusal(&refusal)));
@@ -173,9 +181,12 @@ impl Repo {
         if !r.ok() {
             return Ok(None);
         }
-        let Ok(p) = r.array_buffer() else { return Ok(None) };
-        let Ok(buf) = JsFuture::from(p).await else { return Ok(None) };
-        Ok(serde_json::from_slice(&js_sys::Uint8Array::new(&buf).to_vec()).ok())
+        // Bounded: a hostile hub's endless answer is "no listing", not a full memory.
+        let Ok(bytes) = first_bytes(&r, API_JSON_BYTES + 1).await else { return Ok(None) };
+        if bytes.len() as u64 > API_JSON_BYTES {
+            return Ok(None);
+        }
+        Ok(serde_json::from_slice(&bytes).ok())
     }
 
     /// The listing of one folder at `revision` (a branch, or the commit

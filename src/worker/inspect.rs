@@ -3,12 +3,8 @@
 //! checkpoint's `config.json`, or the header at the start of a GGUF file
 //! (its first bytes, by a Range request). Nothing is cached or loaded.
 
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStreamDefaultReader, Response};
-
 use super::cache::js_error;
-use super::fetch::{request, request_prefix};
+use super::fetch::{first_bytes, request, request_prefix};
 use super::hub::Repo;
 use super::post;
 use crate::engine::inspect::{checkpoint_shape, gguf_shape};
@@ -67,25 +63,4 @@ async fn gguf_report(repo: &Repo, file: &str, listed_size: Option<u64>) -> Resul
     let size = listed_size.or(from_range).or(from_length).ok_or_else(|| format!("the size of {file} is not known"))?;
     let bytes = first_bytes(&r, GGUF_HEADER_BYTES).await?;
     gguf_shape(&bytes, size).map_err(|e| e.to_string())
-}
-
-/// At most `n` bytes of a body, then the rest is cancelled (a server that
-/// ignores the Range header must not make us read a whole model).
-async fn first_bytes(r: &Response, n: u64) -> Result<Vec<u8>, String> {
-    let body = r.body().ok_or("the server sent no body")?;
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut out = Vec::new();
-    while (out.len() as u64) < n {
-        let chunk = JsFuture::from(reader.read()).await.map_err(|e| js_error(&e))?;
-        if js_sys::Reflect::get(&chunk, &"done".into()).ok().and_then(|v| v.as_bool()).unwrap_or(true) {
-            break;
-        }
-        let value: js_sys::Uint8Array = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| "unreadable data".to_string())?.unchecked_into();
-        let take = (value.length() as u64).min(n - out.len() as u64) as u32;
-        let start = out.len();
-        out.resize(start + take as usize, 0);
-        value.subarray(0, take).copy_to(&mut out[start..]);
-    }
-    let _ = reader.cancel();
-    Ok(out)
 }

@@ -67,6 +67,7 @@ pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>,
     let (mut foundation, mut instruct) = (foundation, instruct);
     if ask_first {
         let shared = foundation.is_some() && foundation == instruct;
+        let mut sizes = Vec::new();
         for (slot, source) in [(Slot::Instruct, &mut instruct), (Slot::Foundation, &mut foundation)] {
             let Some(s) = source.as_ref() else { continue };
             let bytes = match download_needed(s, mode, fresh).await {
@@ -83,10 +84,15 @@ pub(super) async fn load_hub(tickets: [u64; 2], foundation: Option<ModelSource>,
             };
             let shared_copy = shared && slot == Slot::Foundation;
             if current(slot, tickets[slot.index()]) {
-                post(&FromWorker::DownloadNeeded { slot, bytes: if shared_copy { Some(0) } else { bytes } });
+                sizes.push((slot, if shared_copy { Some(0) } else { bytes }));
                 with_state(|st| st.slots[slot.index()] = SlotState::Empty);
             }
             *source = None;
+        }
+        // A newer `Load` may have begun while the hub was asked.
+        sizes.retain(|(slot, _)| current(*slot, tickets[slot.index()]));
+        if !sizes.is_empty() {
+            post(&FromWorker::DownloadNeeded { sizes });
         }
     }
     let mut instruct_state = None;
