@@ -143,17 +143,20 @@ export E2E_STRICT=1
 export E2E_ORIGIN="$ORIGIN" E2E_MIRROR_PAGE_URL="$MIRROR_ORIGIN$BASE" E2E_MODEL_PATH="$MODEL" E2E_DIST="$ROOT/dist" E2E_ROOT="$ROOT" E2E_CHECKPOINT="$CKPT"
 echo "test-e2e: $E2E_PAGE_URL (hub $E2E_HUB, isolation $E2E_ISOLATION)" >&2
 cd "$ROOT/tests/e2e"
-# E2E_FILES="delivery.test.mjs" runs one file. Each file is bounded: a test
+# E2E_FILES="delivery.test.mjs" runs one file, E2E_NAME="offline" only the
+# tests whose names match (node's --test-name-pattern). Each file is bounded: a test
 # that fails with a browser still open would otherwise keep node alive for
 # ever (--test-force-exit ends it once its tests are done), and a file that
 # hangs is stopped after E2E_FILE_LIMIT seconds (SIGTERM: Playwright closes
 # its browsers on it) so the other files still run.
 LIMIT="${E2E_FILE_LIMIT:-900}"
+NAME=(); [[ -n "${E2E_NAME:-}" ]] && NAME=(--test-name-pattern="$E2E_NAME")
 failed=()
 for file in ${E2E_FILES:-./*.test.mjs}; do
   t0=$SECONDS
   rc=0
-  timeout --kill-after=20 "$LIMIT" node --test --test-force-exit --test-concurrency=1 --test-reporter=spec "$file" || rc=$?
+  timeout --kill-after=20 "$LIMIT" node --test --test-force-exit --test-concurrency=1 --test-reporter=spec \
+    "${NAME[@]}" "$file" || rc=$?
   [[ $rc == 124 || $rc == 137 ]] && echo "test-e2e: $file was stopped after its limit of $LIMIT s (E2E_FILE_LIMIT)" >&2
   [[ $rc != 0 ]] && failed+=("$file")
   echo "test-e2e: $file $(( SECONDS - t0 )) s${failed[*]:+ (failed so far: ${failed[*]})}" >&2

@@ -50,7 +50,16 @@ async function firefox() {
 async function webkit() {
   const port = 4400 + Math.floor(Math.random() * 500);
   const server = spawn('xvfb-run', ['-a', 'WebKitWebDriver', `--port=${port}`], { stdio: 'ignore', detached: true });
-  await new Promise((r) => setTimeout(r, 1500));
+  // Xvfb and the driver take a moment to start (longer on a busy machine): ask until it is ready.
+  let exited = null;
+  server.on('exit', (code) => { exited = code; });
+  for (const end = Date.now() + 30_000; ;) {
+    const ready = await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.json()).then((s) => s.value?.ready).catch(() => false);
+    if (ready) break;
+    if (exited !== null) throw new Error(`WebKitWebDriver ended (exit ${exited}) before it was ready`);
+    if (Date.now() > end) throw new Error('WebKitWebDriver was not ready within 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const driver = await new Builder().usingServer(`http://127.0.0.1:${port}`)
     .withCapabilities({ browserName: 'MiniBrowser', 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } })
     .build();
@@ -131,6 +140,8 @@ for (const open of [firefox, webkit]) {
       // A GGUF picked through the file input: read in the page, nothing uploaded; the CLI's answer at auto.
       await requests(undefined, true);
       await b.upload('[data-testid=model-instruct] [data-testid=local-files]', MODEL_PATH);
+      // The 404's "failed" is still settled: first the row must name the picked file.
+      await until(b, () => /^local: /.test(document.querySelector('[data-testid=model-instruct] .spec')?.textContent ?? ''), null, 'the picked file in the row');
       assert.match(await modelSettled(b, 'instruct'), /^ready from local files/, b.name);
       await click(b, '[data-testid=ask]');
       assert.deepEqual(await answers(b, 'instruct'), [shown(CLI_AUTO.instruct)], `${b.name}: local file`);

@@ -170,7 +170,9 @@ test('Prompt tab: the exact templated string, <|im_start|> highlighted, token pi
 
 test('while tokens stream a tab click is handled within 100 ms, and Stop stops', { timeout: 300_000 }, async () => {
   await page.locator('summary', { hasText: 'Settings' }).click();
-  await page.locator('#max-new-tokens').fill('200');
+  // A long answer (at f32 it runs to the limit, as the CLI shows), so it is
+  // still streaming after the clicks below even on a much faster machine.
+  await page.locator('#max-new-tokens').fill('1000');
   await page.locator('#max-new-tokens').dispatchEvent('change');
   await page.locator('.presets button', { hasText: 'Explain gravity to a child.' }).click();
   await page.locator('[data-testid=ask]').click();
@@ -207,7 +209,7 @@ test('while tokens stream a tab click is handled within 100 ms, and Stop stops',
   const stopMs = Date.now() - t0;
   const stopped = await answerOf('#panel-instruct');
   assert.equal(stopped.phase, 'stopped');
-  assert.ok(stopped.ids.length < 200, `stopped after ${stopped.ids.length} tokens`);
+  assert.ok(stopped.ids.length < 1000, `stopped after ${stopped.ids.length} tokens`);
   await waitPhase('#panel-chat', ['stopped'], 10_000);
   await page.waitForTimeout(1000);
   assert.equal((await answerOf('#panel-instruct')).ids.length, stopped.ids.length, 'no tokens after Stop');
