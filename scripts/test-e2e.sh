@@ -149,15 +149,15 @@ cd "$ROOT/tests/e2e"
 # ever (--test-force-exit ends it once its tests are done), and a file that
 # hangs is stopped after E2E_FILE_LIMIT seconds (SIGTERM: Playwright closes
 # its browsers on it) so the other files still run.
+# shellcheck source=scripts/bounded.sh
+source "$ROOT/scripts/bounded.sh"
 LIMIT="${E2E_FILE_LIMIT:-900}"
 NAME=(); [[ -n "${E2E_NAME:-}" ]] && NAME=(--test-name-pattern="$E2E_NAME")
 failed=()
 for file in ${E2E_FILES:-./*.test.mjs}; do
   t0=$SECONDS
   rc=0
-  timeout --kill-after=20 "$LIMIT" node --test --test-force-exit --test-concurrency=1 --test-reporter=spec \
-    "${NAME[@]}" "$file" || rc=$?
-  [[ $rc == 124 || $rc == 137 ]] && echo "test-e2e: $file was stopped after its limit of $LIMIT s (E2E_FILE_LIMIT)" >&2
+  bounded "$LIMIT" node --test --test-force-exit --test-concurrency=1 --test-reporter=spec "${NAME[@]}" "$file" || rc=$?
   [[ $rc != 0 ]] && failed+=("$file")
   echo "test-e2e: $file $(( SECONDS - t0 )) s${failed[*]:+ (failed so far: ${failed[*]})}" >&2
 done

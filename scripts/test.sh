@@ -19,14 +19,9 @@ export THREE_ANSWERS_TEST_GGUF
 
 START=$SECONDS
 stamp() { echo "   ($(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s since the start)"; }
-# Each step is bounded, so a hang is named here rather than by CI's own limit
-# (90 min): `bounded MINUTES command...` (the e2e files have their own bounds too).
-bounded() {
-  local min=$1 rc=0; shift
-  timeout --kill-after=30 "$((min * 60))" "$@" || rc=$?
-  if [[ $rc == 124 || $rc == 137 ]]; then echo "test.sh: stopped after $min min (its bound): $*" >&2; fi
-  return "$rc"
-}
+# Each step is bounded (the e2e files each have their own bound too).
+# shellcheck source=scripts/bounded.sh
+source "$ROOT/scripts/bounded.sh"
 echo "== 1/3 native engine tests (real weights) =="; stamp
 # The fuzz targets' seed: from the commit, so a run of a given commit is
 # reproducible and each new commit explores new inputs (override to replay).
@@ -34,19 +29,19 @@ if [[ -z "${THREE_ANSWERS_FUZZ_SEED:-}" ]] && git rev-parse HEAD >/dev/null 2>&1
   THREE_ANSWERS_FUZZ_SEED="$((16#$(git rev-parse HEAD | cut -c1-15)))"
   export THREE_ANSWERS_FUZZ_SEED
 fi
-bounded 30 cargo test --release
+bounded $((30 * 60)) cargo test --release
 
 echo "== 2/3 engine for wasm32 + simd128 =="; stamp
 (
   # shellcheck disable=SC1091
   source "$CACHE/toolchain.env"
-  bounded 20 "${WASM_CARGO:-cargo}" build --release --lib --target wasm32-unknown-unknown --quiet
+  bounded $((20 * 60)) "${WASM_CARGO:-cargo}" build --release --lib --target wasm32-unknown-unknown --quiet
 )
 echo "wasm32 build ok"
 
 [[ "${1:-}" == "--native-only" ]] && exit 0
 echo "== 2b/3 the page's components in headless Chromium (wasm-bindgen-test) =="; stamp
-bounded 20 scripts/test-web-components.sh
+bounded $((20 * 60)) scripts/test-web-components.sh
 echo "== 3/3 the page in headless Chromium =="; stamp
 scripts/test-e2e.sh
 echo "== 3b/3 delivery again, not cross-origin isolated (the single-thread engine) =="; stamp

@@ -180,9 +180,7 @@ async fn download(req: FileRequest<'_>) -> Result<Option<Data>, String> {
     // With Content-Encoding the length is the compressed size: then only a floor.
     let total = response.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<u64>().ok());
     if let Some(words) = total.and_then(|t| too_big(file, t, blob)) {
-        if let Some(body) = response.body() {
-            let _ = body.cancel(); // do not let the browser fetch what will not be read
-        }
+        cancel_body(&response);
         return Err(words);
     }
     let stated = stated_sha256(&response);
@@ -407,6 +405,14 @@ pub async fn read_local(slot: Slot, file: &web_sys::File) -> Result<Vec<u8>, Str
     let Store::Bytes(bytes) = store else { unreachable!("bytes store") };
     progress(slot, &name, bytes.len() as u64, Some(bytes.len() as u64), Origin::Local);
     Ok(bytes)
+}
+
+/// A body that will not be read: the browser stops fetching it rather than
+/// hold the connection open.
+pub fn cancel_body(r: &Response) {
+    if let Some(body) = r.body() {
+        let _ = body.cancel();
+    }
 }
 
 /// At most `n` bytes of a body, then the rest is cancelled (a server that

@@ -22,7 +22,7 @@ use std::cell::RefCell;
 use web_sys::Response;
 
 use super::cache::{self, Seal};
-use super::fetch::{first_bytes, request};
+use super::fetch::{cancel_body, first_bytes, request};
 use super::post;
 use crate::protocol::{file_url, is_commit, parse_tree, revision_url, tree_url, CacheMode, FromWorker, ModelSource, Slot, TreeEntry};
 use crate::words::{hub_refusal, unreachable_words, Refusal};
@@ -169,17 +169,12 @@ impl Repo {
         let code = r.headers().get("x-error-code").ok().flatten();
         let refused = matches!(r.status(), 401 | 403) || matches!(code.as_deref(), Some("RepoNotFound" | "RevisionNotFound"));
         if refused || !r.ok() {
-            // Not read: let the browser close it rather than hold it open.
-            if let Some(body) = r.body() {
-                let _ = body.cancel();
+            cancel_body(&r);
+            if !refused {
+                return Ok(None);
             }
-        }
-        if refused {
             let refusal = Refusal { status: r.status(), error_code: code.as_deref(), retry_after: None, file: what, repo: &self.name, revision: &self.revision, url };
             return Err(ApiError::Refused(hub_refusal(&refusal)));
-        }
-        if !r.ok() {
-            return Ok(None);
         }
         // Bounded: a hostile hub's endless answer is "no listing", not a full memory.
         let Ok(bytes) = first_bytes(&r, API_JSON_BYTES + 1).await else { return Ok(None) };
